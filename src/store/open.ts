@@ -1,0 +1,24 @@
+import { resolve } from 'node:path';
+import type { Db } from './db.ts';
+import { migrate } from './migrate.ts';
+import { openPglite } from './pglite.ts';
+import { openPostgres } from './postgres.ts';
+
+export interface StoreOptions {
+  databaseUrl?: string | undefined;
+  /** PGlite data folder; `memory://` or undefined for an in-memory database (tests). */
+  dataDir?: string | undefined;
+  /** PostgreSQL schema for Keel's tables (default: the connection's search_path). */
+  schema?: string | undefined;
+}
+
+/** Opens the configured driver (PostgreSQL when a URL is set, else PGlite) and brings the schema up to date. */
+export async function openStore(opts: StoreOptions): Promise<Db> {
+  const db = opts.databaseUrl
+    ? await openPostgres(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {})
+    : await openPglite(
+        opts.dataDir && opts.dataDir !== 'memory://' ? resolve(opts.dataDir, 'pgdata') : undefined,
+      );
+  await migrate(db);
+  return db;
+}
