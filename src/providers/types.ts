@@ -98,6 +98,13 @@ export type StreamPart =
 export interface CallOptions {
   /** Aborted when the client disconnects or a deadline passes; providers must cancel the upstream call. */
   signal?: AbortSignal;
+  /** Per-call timeout overrides in ms (e.g. a route target's); unset fields keep the provider's. */
+  timeouts?: { firstByteMs?: number; totalMs?: number };
+  /**
+   * OpenAI-compatible providers: `false` makes a non-streaming upstream call. The parts are the same;
+   * the `raw` of the last one is then the whole `chat.completion` body (forwardable as-is).
+   */
+  streamUpstream?: boolean;
 }
 
 export interface ChatProvider {

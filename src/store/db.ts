@@ -1,6 +1,8 @@
 /**
  * The one SQL seam. Both drivers (PGlite, PostgreSQL) run the same SQL with `$n` parameters;
- * query modules never branch on the engine.
+ * query modules never branch on the engine. Both return int8/numeric as numbers and `date` as
+ * 'YYYY-MM-DD' text. Pass jsonb parameters as `JSON.stringify(value)`: node-postgres turns a JS
+ * array into a PostgreSQL array literal.
  */
 export type SqlParam = string | number | boolean | null | bigint | Date | Uint8Array | unknown[] | object;
 
@@ -15,6 +17,9 @@ export interface Db extends Queryable {
   /**
    * Runs `fn` in a transaction. On PGlite (one connection) transactions and single queries are
    * serialised, so no query can ever run inside another caller's open transaction.
+   * Inside `fn` use only `tx`: calling this Db from the callback throws (on PGlite it would
+   * deadlock). A callback that catches a failed statement and returns still gets a rejection
+   * (PostgreSQL rolled the transaction back), unless it recovered through a savepoint.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -19,6 +19,12 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     : await openPglite(
         opts.dataDir && opts.dataDir !== 'memory://' ? resolve(opts.dataDir, 'pgdata') : undefined,
       );
-  await migrate(db);
+  try {
+    await migrate(db);
+  } catch (e) {
+    // Release the pool / the PGlite data dir: a caller that gives up must not keep the process alive.
+    await db.close().catch(() => undefined);
+    throw e;
+  }
   return db;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Db } from '../../src/store/db.ts';
+import type { Db, Queryable, SqlParam } from '../../src/store/db.ts';
 import { openStore } from '../../src/store/open.ts';
 
 /**
@@ -23,7 +23,10 @@ export const driverCases: DriverCase[] = [
     skip: DATABASE_URL ? undefined : 'DATABASE_URL is not set: PostgreSQL store contract tests skipped',
     async open() {
       const schema = `keel_test_${randomBytes(6).toString('hex')}`;
-      const db = await openStore({ databaseUrl: DATABASE_URL, schema });
+      const db = await openStore({ databaseUrl: DATABASE_URL, schema }).catch(async (e: unknown) => {
+        await dropSchema(schema).catch(() => undefined);
+        throw e;
+      });
       const close = db.close.bind(db);
       return {
         ...db,
@@ -52,4 +55,26 @@ async function dropSchema(schema: string): Promise<void> {
 
 for (const c of driverCases) {
   if (c.skip) console.warn(`[skip] ${c.skip}`);
+}
+
+/** A Queryable that records every statement it forwards (to count round trips, not time them). */
+export interface CountingQueryable extends Queryable {
+  readonly statements: string[];
+  count(pattern: RegExp): number;
+}
+
+export function countingQueryable(inner: Queryable): CountingQueryable {
+  const statements: string[] = [];
+  return {
+    statements,
+    count: (pattern) => statements.filter((s) => pattern.test(s)).length,
+    query<T>(sql: string, params?: SqlParam[]) {
+      statements.push(sql);
+      return inner.query<T>(sql, params);
+    },
+    exec(sql: string) {
+      statements.push(sql);
+      return inner.exec(sql);
+    },
+  };
 }

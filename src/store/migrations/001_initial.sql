@@ -7,6 +7,8 @@ create table tenants (
   name text not null unique,
   created_at timestamptz not null default now()
 );
+-- Tenant `default` exists from the start: keys and collections created without a tenant land here.
+insert into tenants (id, name) values ('ten_default', 'default');
 
 create table api_keys (
   id text primary key,
@@ -120,3 +122,4 @@ create table traces (
 );
 create index traces_ts on traces (ts);
 create index traces_app_ts on traces (app, ts);
+create index traces_tenant_ts on traces (tenant_id, ts);

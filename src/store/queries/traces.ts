@@ -1,0 +1,154 @@
+import type { Attributes, Span, Trace } from '../../telemetry/types.ts';
+import type { Queryable, SqlParam } from '../db.ts';
+
+/** A row of the traces table; the same shape the gateway hands to the telemetry sink. */
+export type TraceRecord = Trace;
+/** A trace without its spans and attributes, for lists. */
+export type TraceSummary = Omit<TraceRecord, 'spans' | 'attributes'>;
+
+const COLUMNS = [
+  'id',
+  'ts',
+  'tenant_id',
+  'key_id',
+  'user_label',
+  'app',
+  'model',
+  'status',
+  'http_status',
+  'error_code',
+  'latency_ms',
+  'ttft_ms',
+  'prompt_tokens',
+  'completion_tokens',
+  'cost_usd',
+  'stream',
+  'spans',
+  'attributes',
+] as const;
+const SUMMARY_COLUMNS = COLUMNS.filter((c) => c !== 'spans' && c !== 'attributes').join(', ');
+const MAX_ROWS_PER_STATEMENT = Math.floor(65_535 / COLUMNS.length);
+
+interface Row {
+  id: string;
+  ts: Date;
+  tenant_id: string | null;
+  key_id: string | null;
+  user_label: string | null;
+  app: string | null;
+  model: string | null;
+  status: string;
+  http_status: number | null;
+  error_code: string | null;
+  latency_ms: number;
+  ttft_ms: number | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  cost_usd: number | null;
+  stream: boolean;
+  spans?: Span[];
+  attributes?: Attributes;
+}
+
+/** Inserts traces (one statement per ~3600); a trace id already stored is skipped. */
+export async function insertTraces(q: Queryable, traces: readonly TraceRecord[]): Promise<number> {
+  let inserted = 0;
+  for (let i = 0; i < traces.length; i += MAX_ROWS_PER_STATEMENT) {
+    const chunk = traces.slice(i, i + MAX_ROWS_PER_STATEMENT);
+    const params: SqlParam[] = [];
+    const tuples: string[] = [];
+    for (const t of chunk) {
+      const base = params.length;
+      params.push(
+        t.id,
+        t.ts,
+        t.tenantId ?? null,
+        t.keyId ?? null,
+        t.userLabel ?? null,
+        t.app ?? null,
+        t.model ?? null,
+        t.status,
+        t.httpStatus ?? null,
+        t.errorCode ?? null,
+        t.latencyMs,
+        t.ttftMs ?? null,
+        t.promptTokens ?? null,
+        t.completionTokens ?? null,
+        t.costUsd ?? null,
+        t.stream,
+        // Serialised here: node-postgres would turn a JS array into a PostgreSQL array literal.
+        JSON.stringify(t.spans),
+        JSON.stringify(t.attributes ?? {}),
+      );
+      tuples.push(`(${COLUMNS.map((_, j) => `$${base + j + 1}`).join(',')})`);
+    }
+    const rows = await q.query(
+      `insert into traces (${COLUMNS.join(',')}) values ${tuples.join(',')}
+       on conflict (id) do nothing returning id`,
+      params,
+    );
+    inserted += rows.length;
+  }
+  return inserted;
+}
+
+export async function getTrace(q: Queryable, id: string): Promise<TraceRecord | undefined> {
+  const rows = await q.query<Row>(`select ${COLUMNS.join(', ')} from traces where id = $1`, [id]);
+  const r = rows[0];
+  if (!r) return undefined;
+  const t: TraceRecord = { ...toSummary(r), spans: r.spans ?? [] };
+  if (r.attributes && Object.keys(r.attributes).length > 0) t.attributes = r.attributes;
+  return t;
+}
+
+export interface TraceFilter {
+  tenantId?: string | undefined;
+  app?: string | undefined;
+  status?: string | undefined;
+  /** Inclusive. */
+  from?: Date | undefined;
+  /** Exclusive. */
+  to?: Date | undefined;
+  /** Paging cursor: only traces listed after this one (the last trace of the previous page). */
+  after?: { ts: Date; id: string } | undefined;
+  limit: number;
+}
+
+/** Newest first. */
+export async function listTraces(q: Queryable, filter: TraceFilter): Promise<TraceSummary[]> {
+  const parts: string[] = [];
+  const params: SqlParam[] = [];
+  const p = (v: SqlParam) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (filter.tenantId !== undefined) parts.push(`tenant_id = ${p(filter.tenantId)}`);
+  if (filter.app !== undefined) parts.push(`app = ${p(filter.app)}`);
+  if (filter.status !== undefined) parts.push(`status = ${p(filter.status)}`);
+  if (filter.from !== undefined) parts.push(`ts >= ${p(filter.from)}`);
+  if (filter.to !== undefined) parts.push(`ts < ${p(filter.to)}`);
+  if (filter.after !== undefined) parts.push(`(ts, id) < (${p(filter.after.ts)}, ${p(filter.after.id)})`);
+  const limit = Math.max(1, Math.min(1000, Math.floor(filter.limit)));
+  const rows = await q.query<Row>(
+    `select ${SUMMARY_COLUMNS} from traces ${parts.length ? `where ${parts.join(' and ')}` : ''}
+     order by ts desc, id desc limit ${limit}`,
+    params,
+  );
+  return rows.map(toSummary);
+}
+
+function toSummary(r: Row): TraceSummary {
+  const t: TraceSummary = { id: r.id, ts: r.ts, status: r.status, latencyMs: r.latency_ms, stream: r.stream };
+  if (r.tenant_id !== null) t.tenantId = r.tenant_id;
+  if (r.key_id !== null) t.keyId = r.key_id;
+  if (r.user_label !== null) t.userLabel = r.user_label;
+  if (r.app !== null) t.app = r.app;
+  if (r.model !== null) t.model = r.model;
+  if (r.http_status !== null) t.httpStatus = r.http_status;
+  if (r.error_code !== null) t.errorCode = r.error_code;
+  if (r.ttft_ms !== null) t.ttftMs = r.ttft_ms;
+  if (r.prompt_tokens !== null) t.promptTokens = r.prompt_tokens;
+  if (r.completion_tokens !== null) t.completionTokens = r.completion_tokens;
+  if (r.cost_usd !== null) t.costUsd = r.cost_usd;
+  return t;
+}

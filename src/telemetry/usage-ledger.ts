@@ -1,0 +1,101 @@
+import type { Queryable } from '../store/db.ts';
+import { insertUsage, type UsageEntry } from '../store/queries/usage.ts';
+import { assertOutsideTransaction, runOutsideTransaction } from '../store/tx-scope.ts';
+
+export interface UsageLedgerOptions {
+  /** Most entries per insert statement; the rest wait for the next write (default 1000). */
+  maxBatch?: number;
+}
+
+interface Waiter {
+  entry: UsageEntry;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The durable record of what every request cost, written with group commit.
+ *
+ * `record` resolves once the entry is committed. At most one insert is in flight; entries that
+ * arrive meanwhile wait together and go out as the next single multi-row insert, so N concurrent
+ * requests share about one write instead of queueing N. There is no timer: a lone request is
+ * written at once (after the current microtask, which gathers calls made in the same tick).
+ * Ids are request ids and the insert skips known ids, so retrying a rejected `record` never
+ * double-charges.
+ */
+export class UsageLedger {
+  readonly #db: Queryable;
+  readonly #maxBatch: number;
+  #queue: Waiter[] = [];
+  #writing = false;
+  #closed = false;
+  #idle: Promise<void> = Promise.resolve();
+  #resolveIdle: (() => void) | undefined;
+  #stats = { entries: 0, writes: 0, failedWrites: 0 };
+
+  constructor(db: Queryable, opts: UsageLedgerOptions = {}) {
+    this.#db = db;
+    this.#maxBatch = Math.max(1, opts.maxBatch ?? 1000);
+  }
+
+  record(entry: UsageEntry): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('usage ledger is closed'));
+    // Awaiting the ledger inside a transaction would deadlock PGlite (the write needs the
+    // connection the transaction holds); fail loudly instead.
+    try {
+      assertOutsideTransaction('ledger.record');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ entry, resolve, reject });
+      if (!this.#writing) this.#start();
+    });
+  }
+
+  /** Resolves when every entry recorded so far has been written (or its write failed). */
+  flush(): Promise<void> {
+    return this.#idle;
+  }
+
+  /** Stops accepting entries and waits for the pending ones. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#idle;
+  }
+
+  /** Counters for /metrics: entries committed, insert statements run, inserts that failed. */
+  get stats(): Readonly<{ entries: number; writes: number; failedWrites: number }> {
+    return { ...this.#stats };
+  }
+
+  #start(): void {
+    this.#writing = true;
+    this.#idle = new Promise((r) => {
+      this.#resolveIdle = r;
+    });
+    // Detached so that a first `record` made inside some caller's transaction still writes as an
+    // independent caller; the microtask lets calls from the same tick join the first batch.
+    runOutsideTransaction(() => queueMicrotask(() => void this.#drain()));
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      try {
+        await insertUsage(
+          this.#db,
+          batch.map((w) => w.entry),
+        );
+        this.#stats.writes++;
+        this.#stats.entries += batch.length;
+        for (const w of batch) w.resolve();
+      } catch (e) {
+        this.#stats.failedWrites++;
+        for (const w of batch) w.reject(e);
+      }
+    }
+    this.#writing = false;
+    this.#resolveIdle?.();
+  }
+}
