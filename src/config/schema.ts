@@ -43,6 +43,16 @@ export const AppSchema = z
   .strict();
 export type AppConfig = z.infer<typeof AppSchema>;
 
+/** USD per 1M tokens, for models the price library does not know (self-hosted) or to override it. */
+export const TokenPriceSchema = z
+  .object({
+    input: z.number().min(0),
+    /** Prompt tokens served from the provider's cache; defaults to `input`. */
+    cachedInput: z.number().min(0).optional(),
+    output: z.number().min(0),
+  })
+  .strict();
+
 /** A public model name mapped to a provider's upstream model. */
 export const ModelAliasSchema = z.object({ provider: z.string().min(1), model: z.string().min(1) }).strict();
 
@@ -64,6 +74,16 @@ export const ConfigSchema = z
     adminKey: z.string().min(32, 'the admin key must be at least 32 characters').optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderSchema).default({}),
     models: z.record(z.string().min(1), ModelAliasSchema).default({}),
+    /**
+     * Model prices keyed `<provider>/<upstream model>` or `<provider>/*` (every model of a
+     * provider); checked before the bundled price table (`src/telemetry/prices.ts`).
+     */
+    prices: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9_-]*\/\S/, 'expected <provider>/<model> or <provider>/*'),
+        TokenPriceSchema,
+      )
+      .default({}),
     /** When set, a request whose `model` is not an app or alias goes to this provider unchanged. */
     passthroughProvider: z.string().optional(),
     rag: z
