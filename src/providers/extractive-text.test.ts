@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { contentTerms, sourceUnits, splitSentences } from './extractive-text.ts';
+
+describe('splitSentences', () => {
+  it('splits prose at sentence ends', () => {
+    expect(splitSentences('Keel is a gateway. It runs anywhere! Does it? Yes.')).toEqual([
+      'Keel is a gateway.',
+      'It runs anywhere!',
+      'Does it?',
+      'Yes.',
+    ]);
+  });
+
+  it('does not split after abbreviations, initials, dotted acronyms, numbers or file names', () => {
+    const s =
+      'Use a provider, e.g. OpenAI or vLLM. Dr. Smith and J. R. Tolkien met in the U.S. Army. Version 1.5 reads keel.yaml first. Done.';
+    expect(splitSentences(s)).toEqual([
+      'Use a provider, e.g. OpenAI or vLLM.',
+      'Dr. Smith and J. R. Tolkien met in the U.S. Army.',
+      'Version 1.5 reads keel.yaml first.',
+      'Done.',
+    ]);
+  });
+
+  it('splits before a quote, a code span or a digit, not before lower case', () => {
+    expect(splitSentences('Run it. `keel serve` starts. 3 things happen. then no split.')).toEqual([
+      'Run it.',
+      '`keel serve` starts.',
+      '3 things happen. then no split.',
+    ]);
+  });
+});
+
+describe('sourceUnits', () => {
+  it('drops headings, keeps bullets as items, and keeps short code blocks', () => {
+    const md = [
+      '# Creating keys',
+      '',
+      'Keys are created by an admin. They are shown once.',
+      '',
+      '- Each key has a tenant and a role',
+      '* Keys may have an allow-list',
+      '',
+      '```sh',
+      'keel keys create --name ci',
+      '```',
+      '',
+      '```js',
+      'a()',
+      'b()',
+      'c()',
+      'd()',
+      '```',
+      '',
+      '| Variable | Default |',
+      '| --- | --- |',
+      '| KEEL_PORT | 8787 |',
+    ].join('\n');
+    const units = sourceUnits(md, 0);
+    expect(units.map((u) => [u.text, u.item])).toEqual([
+      ['Keys are created by an admin.', false],
+      ['They are shown once.', false],
+      ['Each key has a tenant and a role', true],
+      ['Keys may have an allow-list', true],
+      ['`keel keys create --name ci`', true],
+      ['KEEL_PORT | 8787', true],
+    ]);
+    expect([...units[0]!.context.keys()]).toEqual(contentTerms('Creating keys'));
+  });
+
+  it('skips a leading lower-case fragment left by chunk overlap, and cleans markdown links and emphasis', () => {
+    const units = sourceUnits('of the previous sentence. See the **API** [guide](api.md) for details.', 3);
+    expect(units.map((u) => u.text)).toEqual(['See the API guide for details.']);
+    expect(units[0]!.source).toBe(3);
+  });
+
+  it('infers headings in plain text and gives list items their lead-in as context', () => {
+    const txt =
+      'Setup steps\n\nBefore you start, check these:\n\n- Node 20 is installed\n- A data folder exists\n\nThat covers the setup.';
+    const units = sourceUnits(txt, 0);
+    expect(units.map((u) => u.text)).toEqual([
+      'Node 20 is installed',
+      'A data folder exists',
+      'That covers the setup.',
+    ]);
+    expect(units[0]!.leadIn).toBe(true);
+    expect(units[0]!.context.has('check')).toBe(true);
+    expect(units[2]!.leadIn).toBe(false);
+  });
+});
+
+describe('contentTerms', () => {
+  it('drops stop words and question filler, and stems', () => {
+    expect(contentTerms('How do I create an API key, please?')).toEqual(['creat', 'api', 'key']);
+  });
+});

@@ -1,0 +1,234 @@
+import { normalizeText, STOPWORDS, stem, words } from '../rag/text.ts';
+
+/**
+ * Cuts retrieved chunks into the units the extractive answerer may quote: sentences of prose,
+ * list items, table rows and very short code blocks, with markdown markers removed. Headings are
+ * dropped (they label an answer, they are not one).
+ */
+
+export interface Unit {
+  /** Text as it will be quoted. */
+  text: string;
+  /** Index into the source list (not the citation number). */
+  source: number;
+  /** Order of the unit inside its source. */
+  position: number;
+  /** A list item or table row: rendered on its own line. */
+  item: boolean;
+  /** Stemmed content terms with their counts. */
+  terms: Map<string, number>;
+  /** Terms of the heading / lead-in the unit sits under. */
+  context: Map<string, number>;
+  /** A list item under a lead-in ("An AI demo handles:"): its context may stand in for its own words. */
+  leadIn: boolean;
+  length: number;
+}
+
+// Words a question is phrased with that say nothing about its subject.
+const QUESTION_FILLER = new Set(
+  'please tell explain describe show know want need like would could give way ways use using used get also one'.split(
+    ' ',
+  ),
+);
+
+/** Stemmed content terms of a text: normalised, stop words and question filler removed. */
+export function contentTerms(text: string): string[] {
+  const out: string[] = [];
+  for (const w of words(normalizeText(text))) {
+    if (STOPWORDS.has(w) || QUESTION_FILLER.has(w) || (w.length < 2 && !/\d/.test(w))) continue;
+    out.push(stem(w));
+  }
+  return out;
+}
+
+// Lower-cased tokens (without the final period) after which a period does not end a sentence.
+const ABBREVIATIONS = new Set(
+  (
+    'e.g i.e cf vs etc.al al approx appx dept est fig figs inc ltd co corp jr sr mr mrs ms dr prof st no nos vol ' +
+    'vols pp ch sec eq eqs resp ca incl max min misc ref refs ver'
+  ).split(' '),
+);
+
+const BOUNDARY = /([.!?]+)(["'”’)\]]*)(\s+)(?=`|["'“‘([*]?[\p{Lu}\p{N}])/gu;
+
+/** Splits prose into sentences; a period after an abbreviation, an initial or a dotted acronym is not an end. */
+export function splitSentences(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  BOUNDARY.lastIndex = 0;
+  for (let m = BOUNDARY.exec(text); m !== null; m = BOUNDARY.exec(text)) {
+    const end = m.index + m[1]!.length + m[2]!.length;
+    if (m[1] === '.') {
+      const before = text.slice(start, m.index);
+      const lastToken = (before.match(/(\S+)$/)?.[1] ?? '').replace(/^["'“‘([]+/, '').toLowerCase();
+      const isInitial = /^\p{L}$/u.test(lastToken);
+      const isDotted = /^(\p{L}\.)+\p{L}$/u.test(lastToken);
+      if (ABBREVIATIONS.has(lastToken) || isInitial || isDotted) continue;
+    }
+    const s = text.slice(start, end).trim();
+    if (s.length > 0) out.push(s);
+    start = m.index + m[0].length;
+  }
+  const rest = text.slice(start).trim();
+  if (rest.length > 0) out.push(rest);
+  return out;
+}
+
+const HEADING = /^\s{0,3}#{1,6}\s/;
+const SETEXT = /^\s{0,3}(=+|-+)\s*$/;
+const BULLET = /^\s*(?:[-*+•]|\d{1,3}[.)])\s+/;
+const TABLE_SEP = /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/;
+const FENCE = /^\s*(```|~~~)/;
+
+interface Block {
+  text: string;
+  kind: 'prose' | 'item' | 'heading';
+}
+
+function cleanInline(s: string): string {
+  return s
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
+    .replace(/(\*\*|__)(.+?)\1/g, '$2')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Markdown-ish text → headings, blocks of prose (to be split into sentences) and single-line items. */
+function blocks(text: string): Block[] {
+  const out: Block[] = [];
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  let para: string[] = [];
+  let kind: Block['kind'] = 'prose';
+  const flush = () => {
+    if (para.length > 0) out.push({ text: cleanInline(para.join(' ')), kind });
+    para = [];
+    kind = 'prose';
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (FENCE.test(line)) {
+      flush();
+      const code: string[] = [];
+      let j = i + 1;
+      while (j < lines.length && !FENCE.test(lines[j]!)) code.push(lines[j++]!);
+      i = j;
+      const body = code.map((l) => l.trim()).filter((l) => l.length > 0);
+      // A one-to-three-line command is often the answer itself; longer listings are not quotable inline.
+      if (body.length > 0 && body.length <= 3)
+        out.push({ text: body.map((l) => `\`${l}\``).join('; '), kind: 'item' });
+      continue;
+    }
+    if (HEADING.test(line)) {
+      flush();
+      out.push({ text: cleanInline(line.replace(/^\s*#+\s*/, '').replace(/\s#+\s*$/, '')), kind: 'heading' });
+      continue;
+    }
+    if (SETEXT.test(line) && para.length > 0 && kind === 'prose') {
+      // A setext underline turns the paragraph above it into a heading.
+      kind = 'heading';
+      flush();
+      continue;
+    }
+    if (line.trim() === '') {
+      flush();
+      continue;
+    }
+    if (TABLE_SEP.test(line)) continue;
+    if (/^\s*\|/.test(line)) {
+      flush();
+      const cells = line
+        .trim()
+        .replace(/^\||\|$/g, '')
+        .split('|')
+        .map((c) => cleanInline(c))
+        .filter((c) => c.length > 0);
+      if (cells.length > 0) out.push({ text: cells.join(' | '), kind: 'item' });
+      continue;
+    }
+    const stripped = line.replace(/^\s*>\s?/, '');
+    if (BULLET.test(stripped)) {
+      flush();
+      para.push(stripped.replace(BULLET, ''));
+      kind = 'item';
+      continue;
+    }
+    para.push(stripped.trim());
+  }
+  flush();
+  return out;
+}
+
+const TERMINAL = /[.!?:;]["'”’)\]]*$/;
+
+/**
+ * Plain-text documents mark headings only by layout: a short unpunctuated line standing alone, or a
+ * lone list item that introduces a paragraph. Those become headings too.
+ */
+function inferHeadings(bs: Block[]): void {
+  for (let i = 0; i < bs.length; i++) {
+    const b = bs[i]!;
+    if (b.kind === 'heading' || TERMINAL.test(b.text) || b.text.split(' ').length > 16) continue;
+    const prev = bs[i - 1];
+    const next = bs[i + 1];
+    if (next === undefined || next.kind === 'heading') continue;
+    if (b.kind === 'prose') b.kind = 'heading';
+    else if (b.kind === 'item' && prev?.kind !== 'item' && next.kind === 'prose') b.kind = 'heading';
+  }
+}
+
+function termCounts(terms: string[]): Map<string, number> {
+  const tf = new Map<string, number>();
+  for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
+  return tf;
+}
+
+/**
+ * Quotable units of one source, in reading order. Each carries the terms of the heading above it and
+ * of a lead-in line ending in `:` as context, since "This handles auth and routing." only makes sense
+ * under "Thin orchestration layer".
+ */
+export function sourceUnits(text: string, source: number): Unit[] {
+  const units: Unit[] = [];
+  const bs = blocks(text);
+  inferHeadings(bs);
+  let position = 0;
+  let first = true;
+  let heading: string[] = [];
+  let leadIn: string[] = [];
+  for (const b of bs) {
+    if (b.kind === 'heading') {
+      heading = contentTerms(b.text);
+      leadIn = [];
+      first = false;
+      continue;
+    }
+    if (b.kind === 'prose' && b.text.endsWith(':')) {
+      // A lead-in introduces what follows; it is context, not an answer.
+      leadIn = contentTerms(b.text);
+      first = false;
+      continue;
+    }
+    if (b.kind === 'prose') leadIn = [];
+    const context = termCounts([...heading, ...leadIn]);
+    const pieces = splitSentences(b.text);
+    for (const p of pieces) {
+      // A chunk cut mid-sentence by the chunker's overlap starts with a lower-case fragment: not quotable.
+      const fragment = first && /^[\p{Ll}]/u.test(p);
+      first = false;
+      const terms = contentTerms(p);
+      if (fragment || terms.length === 0 || words(p).length < 3) continue;
+      units.push({
+        text: p,
+        source,
+        position: position++,
+        item: b.kind === 'item' && pieces.length === 1,
+        terms: termCounts(terms),
+        context,
+        leadIn: b.kind === 'item' && leadIn.length > 0,
+        length: terms.length,
+      });
+    }
+  }
+  return units;
+}

@@ -1,0 +1,158 @@
+import { countTokens } from 'gpt-tokenizer';
+import { describe, expect, it } from 'vitest';
+import { collect } from '../src/providers/collect.ts';
+import { createExtractiveProvider, extractAnswer, NOTHING_FOUND } from '../src/providers/extractive.ts';
+import type { ChatRequest, Source, StreamPart } from '../src/providers/types.ts';
+
+const doc = (index: number, title: string, text: string): Source => ({
+  index,
+  chunkId: `c${index}`,
+  documentId: `d${index}`,
+  title,
+  uri: `docs/${title}.md`,
+  text,
+  score: 1 / index,
+});
+
+const SOURCES: Source[] = [
+  doc(
+    1,
+    'configuration',
+    '# Configuration\n\nKeel reads keel.yaml from the working directory. Environment variables override the file. ' +
+      'KEEL_PORT sets the port the server listens on; the default port is 8787.',
+  ),
+  doc(
+    2,
+    'api-keys',
+    '# API keys\n\nAn admin creates API keys with `keel keys create` or through the admin API. ' +
+      'Each key is shown once and stored only as a SHA-256 hash. Revoking a key takes effect within ten seconds.\n\n' +
+      '```sh\nkeel keys create --name ci\n```',
+  ),
+  doc(
+    3,
+    'ingest',
+    '# Ingesting documents\n\nRun `keel ingest ./docs` to add markdown, text and HTML files to a collection. ' +
+      'Unchanged files are skipped on the next run. Files that fail to parse are reported and the rest are ingested.',
+  ),
+];
+
+const ask = (
+  question: string,
+  sources: Source[] = SOURCES,
+  extra: Partial<ChatRequest> = {},
+): ChatRequest => ({
+  model: 'extractive',
+  messages: [
+    { role: 'system', content: 'Answer from the sources.' },
+    { role: 'user', content: 'Hi there' },
+    { role: 'assistant', content: 'Hello!' },
+    { role: 'user', content: question },
+  ],
+  sources,
+  ...extra,
+});
+
+const citations = (text: string) => [...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+
+describe('extractive answerer', () => {
+  const provider = createExtractiveProvider();
+
+  it('answers from the right source and cites every sentence', async () => {
+    const res = await collect(provider.stream(ask('How do I create an API key?')));
+    expect(res.text).toContain('keel keys create');
+    expect(new Set(citations(res.text))).toEqual(new Set([2]));
+    // Every quoted unit ends with its citation (before its closing punctuation).
+    for (const line of res.text.split(/(?<=[.!?])\s+|\n/).filter((l) => l.trim().length > 0)) {
+      expect(line).toMatch(/\[\d+\][.!?:;]?$/);
+    }
+    expect(res.finishReason).toBe('stop');
+  });
+
+  it('picks the configuration source for a port question', async () => {
+    const res = await collect(provider.stream(ask('Which port does the server listen on?')));
+    expect(res.text).toContain('8787');
+    expect(citations(res.text)).toEqual([1]);
+  });
+
+  it('says plainly that nothing relevant was found for an unrelated question', async () => {
+    const res = await collect(provider.stream(ask('What is the capital of France?')));
+    expect(res.text).toBe(NOTHING_FOUND);
+    expect(citations(res.text)).toEqual([]);
+  });
+
+  it('refuses a question that only shares a common word with the documents', async () => {
+    expect(extractAnswer('How do I bake sourdough bread with keel?', SOURCES, 200).text).toBe(NOTHING_FOUND);
+  });
+
+  it('says nothing was found when there are no sources', async () => {
+    expect((await collect(provider.stream(ask('How do I create an API key?', [])))).text).toBe(NOTHING_FOUND);
+    const bare: ChatRequest = { model: 'extractive', messages: [{ role: 'user', content: 'anything?' }] };
+    expect((await collect(provider.stream(bare))).text).toBe(NOTHING_FOUND);
+  });
+
+  it('uses the last user message as the question', async () => {
+    const req = ask('Are unchanged files ingested again?');
+    const res = await collect(provider.stream(req));
+    expect(citations(res.text)).toContain(3);
+    expect(res.text).toContain('Unchanged files are skipped');
+  });
+
+  it('keeps redundant sentences out (MMR) and quotes repeated chunk text once', async () => {
+    const dup = [SOURCES[1]!, { ...SOURCES[1]!, index: 2, chunkId: 'dup' }].map((s, i) => ({
+      ...s,
+      index: i + 1,
+    }));
+    const res = await collect(provider.stream(ask('How is an API key stored?', dup)));
+    expect(res.text.match(/SHA-256/g)).toHaveLength(1);
+  });
+
+  it('orders picks by source and position, and stays within max_tokens', async () => {
+    const res = await collect(
+      provider.stream(ask('What happens with keys and files and the port?', SOURCES, { max_tokens: 60 })),
+    );
+    expect(countTokens(res.text)).toBeLessThanOrEqual(60);
+    const cites = citations(res.text);
+    expect(new Set(cites).size).toBeGreaterThan(1);
+    expect(cites).toEqual([...cites].sort((a, b) => a - b));
+  });
+
+  it('truncates an over-long best sentence and reports length', () => {
+    const a = extractAnswer('Where does keel read keel.yaml from?', SOURCES, 8);
+    expect(a.finishReason).toBe('length');
+    expect(countTokens(a.text)).toBeLessThanOrEqual(8);
+  });
+
+  it('streams start, word-group deltas, finish, then exact usage; deterministically', async () => {
+    const req = ask('How do I create an API key?');
+    const parts: StreamPart[] = [];
+    for await (const p of provider.stream(req)) parts.push(p);
+    expect(parts[0]).toEqual({ type: 'start', model: 'extractive' });
+    const deltas = parts.filter((p) => p.type === 'text-delta');
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(parts.at(-2)).toEqual({ type: 'finish', finishReason: 'stop' });
+    const text = deltas.map((p) => (p.type === 'text-delta' ? p.text : '')).join('');
+    const usage = parts.at(-1);
+    const prompt = req.messages.reduce((n, m) => n + countTokens(String(m.content)), 0);
+    expect(usage).toEqual({
+      type: 'usage',
+      usage: {
+        promptTokens: prompt,
+        completionTokens: countTokens(text),
+        totalTokens: prompt + countTokens(text),
+        estimated: false,
+      },
+    });
+    const again = await collect(provider.stream(req));
+    expect(again.text).toBe(text);
+  });
+
+  it('stops when the caller aborts', async () => {
+    const ac = new AbortController();
+    const it = provider
+      .stream(ask('How do I create an API key?'), { signal: ac.signal })
+      [Symbol.asyncIterator]();
+    await it.next();
+    ac.abort();
+    await expect(it.next()).rejects.toMatchObject({ code: 'aborted' });
+  });
+});
