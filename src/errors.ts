@@ -12,6 +12,7 @@
  * | unsupported_media_type | 415    | invalid_request_error  | no        |
  * | rate_limit_exceeded    | 429    | rate_limit_error       | yes       |
  * | budget_exceeded        | 429    | insufficient_quota     | no        |
+ * | guardrail_blocked      | 400    | invalid_request_error  | no        |
  * | upstream_*             | 502/504| upstream_error         | by kind   |
  * | internal_error         | 500    | server_error           | no        |
  * | unavailable            | 503    | server_error           | yes       |
@@ -27,6 +28,7 @@ export type ErrorCode =
   | 'rate_limit_exceeded'
   | 'budget_exceeded'
   | 'config_invalid'
+  | 'guardrail_blocked'
   | 'internal_error'
   | 'unavailable'
   | ProviderErrorCode;
@@ -61,6 +63,7 @@ const DEFAULTS: Record<string, { status: number; type: ErrorType; retryable: boo
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', retryable: true },
   budget_exceeded: { status: 429, type: 'insufficient_quota', retryable: false },
   config_invalid: { status: 500, type: 'server_error', retryable: false },
+  guardrail_blocked: { status: 400, type: 'invalid_request_error', retryable: false },
   internal_error: { status: 500, type: 'server_error', retryable: false },
   unavailable: { status: 503, type: 'server_error', retryable: true },
   upstream_auth: { status: 502, type: 'upstream_error', retryable: false },

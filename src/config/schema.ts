@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { applyPreset, PRESET_NAMES } from '../providers/presets.ts';
 
 /** Timeouts for one upstream call; all in milliseconds. */
 export const TimeoutsSchema = z
@@ -10,24 +11,170 @@ export const TimeoutsSchema = z
   })
   .strict();
 
-export const ProviderSchema = z.discriminatedUnion('type', [
+const DEFAULT_TIMEOUTS = { connectMs: 5_000, firstByteMs: 60_000, totalMs: 600_000 };
+/** Where a provider runs (e.g. `eu`, `us-east`), for routes that must keep data in a region. */
+const Region = z.string().min(1).optional();
+
+/**
+ * Provider instances by kind. An `openai-compatible` provider may name a `preset`
+ * (`src/providers/presets.ts`: vllm, ollama, llama-cpp-server, groq, ...) that fills `baseUrl`,
+ * `auth` and `unsupportedParams`; settings written out win.
+ */
+export const ProviderSchema = z.preprocess(
+  applyPreset,
+  z.discriminatedUnion('type', [
+    z
+      .object({
+        type: z.literal('openai-compatible'),
+        baseUrl: z.string().url(),
+        apiKey: z.string().optional(),
+        headers: z.record(z.string(), z.string()).default({}),
+        timeouts: TimeoutsSchema.default(DEFAULT_TIMEOUTS),
+        /** Max pooled keep-alive connections to this upstream. */
+        connections: z.number().int().positive().default(128),
+        preset: z.enum(PRESET_NAMES).optional(),
+        /** How `apiKey` is sent (default `bearer`). */
+        auth: z.enum(['bearer', 'api-key', 'x-api-key', 'none']).optional(),
+        /** Request parameters this server rejects; dropped before sending. */
+        unsupportedParams: z.array(z.string().min(1)).optional(),
+        /** Whether to ask for `stream_options.include_usage` (default true). */
+        includeUsage: z.boolean().optional(),
+        region: Region,
+      })
+      .strict(),
+    z.object({ type: z.literal('extractive') }).strict(),
+    z
+      .object({ type: z.literal('hashing'), dimensions: z.number().int().min(8).max(2000).default(512) })
+      .strict(),
+    z
+      .object({
+        type: z.literal('anthropic'),
+        baseUrl: z.string().url().default('https://api.anthropic.com'),
+        apiKey: z.string().optional(),
+        /** The `anthropic-version` header. */
+        version: z.string().min(1).default('2023-06-01'),
+        /** `anthropic-beta` feature flags. */
+        betas: z.array(z.string().min(1)).default([]),
+        headers: z.record(z.string(), z.string()).default({}),
+        timeouts: TimeoutsSchema.default(DEFAULT_TIMEOUTS),
+        connections: z.number().int().positive().default(128),
+        /** `max_tokens` when a request sets none (Anthropic requires one). */
+        maxTokens: z.number().int().positive().default(4_096),
+        region: Region,
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('azure-openai'),
+        /** The resource endpoint, e.g. `https://my-resource.openai.azure.com`. */
+        endpoint: z.string().url(),
+        apiKey: z.string().optional(),
+        apiVersion: z.string().min(1).default('2024-10-21'),
+        /** Path of a deployment; `{deployment}` is replaced by the deployment name. */
+        deploymentPath: z
+          .string()
+          .startsWith('/')
+          .includes('{deployment}')
+          .default('/openai/deployments/{deployment}'),
+        /** Model name → deployment name; a model not listed is used as the deployment name. */
+        deployments: z.record(z.string().min(1), z.string().min(1)).default({}),
+        headers: z.record(z.string(), z.string()).default({}),
+        timeouts: TimeoutsSchema.default(DEFAULT_TIMEOUTS),
+        connections: z.number().int().positive().default(128),
+        region: Region,
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('llama-cpp'),
+        /** A local GGUF file (chat or embedding model). */
+        modelPath: z.string().min(1),
+        contextSize: z.number().int().min(16).default(2_048),
+        /** CPU threads; more threads than free cores makes ggml spin, so the default is 1. */
+        threads: z.number().int().min(1).default(1),
+        gpu: z.boolean().default(false),
+        /** Concurrent generations (context sequences). */
+        parallel: z.number().int().min(1).max(64).default(1),
+        /** Tokens generated when a request sets no `max_tokens`. */
+        maxTokens: z.number().int().positive().default(512),
+        region: Region,
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('onnx-embeddings'),
+        /** A local model folder in the transformers.js layout (`config.json`, `tokenizer.json`, `onnx/`). */
+        path: z.string().min(1),
+        pooling: z.enum(['mean', 'cls', 'none']).default('mean'),
+        normalize: z.boolean().default(true),
+        threads: z.number().int().min(1).default(1),
+        dtype: z.enum(['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4']).default('fp32'),
+        region: Region,
+      })
+      .strict(),
+  ]),
+);
+export type ProviderConfig = z.infer<typeof ProviderSchema>;
+
+/** Per-target timeout overrides; unset fields keep the provider's. */
+export const RouteTimeoutsSchema = z
+  .object({
+    connectMs: z.number().int().positive().optional(),
+    /** Until the first content token. */
+    firstByteMs: z.number().int().positive().optional(),
+    totalMs: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const RouteTargetSchema = z.union([
   z
     .object({
-      type: z.literal('openai-compatible'),
-      baseUrl: z.string().url(),
-      apiKey: z.string().optional(),
-      headers: z.record(z.string(), z.string()).default({}),
-      timeouts: TimeoutsSchema.default({ connectMs: 5_000, firstByteMs: 60_000, totalMs: 600_000 }),
-      /** Max pooled keep-alive connections to this upstream. */
-      connections: z.number().int().positive().default(128),
+      provider: z.string().min(1),
+      model: z.string().min(1),
+      weight: z.number().min(0).default(1),
+      timeouts: RouteTimeoutsSchema.optional(),
+      /** Overrides the provider's `region` for this target. */
+      region: z.string().min(1).optional(),
     })
     .strict(),
-  z.object({ type: z.literal('extractive') }).strict(),
-  z
-    .object({ type: z.literal('hashing'), dimensions: z.number().int().min(8).max(2000).default(512) })
-    .strict(),
+  z.object({ route: z.string().min(1), weight: z.number().min(0).default(1) }).strict(),
 ]);
-export type ProviderConfig = z.infer<typeof ProviderSchema>;
+
+export const RetrySchema = z
+  .object({
+    /** Retries per target after its first attempt (retryable errors only). */
+    max: z.number().int().min(0).max(10).default(2),
+    baseDelayMs: z.number().int().min(0).default(250),
+    maxDelayMs: z.number().int().min(0).default(8_000),
+    /** The longest `Retry-After` honoured; a longer one moves on to the next target instead. */
+    maxRetryAfterMs: z.number().int().min(0).default(20_000),
+  })
+  .strict();
+
+/** A public model name served by ordered (`fallback`) or load-balanced (`weighted`) targets. */
+export const RouteSchema = z
+  .object({
+    strategy: z.enum(['fallback', 'weighted']).default('fallback'),
+    targets: z.array(RouteTargetSchema).min(1),
+    retries: RetrySchema.default({ max: 2, baseDelayMs: 250, maxDelayMs: 8_000, maxRetryAfterMs: 20_000 }),
+  })
+  .strict();
+export type RouteConfig = z.infer<typeof RouteSchema>;
+
+/** Circuit breakers, one per route target (`<provider>/<model>`). */
+export const BreakerSchema = z
+  .object({
+    /** Consecutive failures that open the circuit. */
+    consecutiveFailures: z.number().int().min(1).default(5),
+    /** Error rate over `windowMs` that opens it, once the window holds `minRequests`. */
+    errorRate: z.number().gt(0).max(1).default(0.5),
+    minRequests: z.number().int().min(1).default(20),
+    windowMs: z.number().int().min(1_000).default(60_000),
+    /** Time open before one probe request is let through. */
+    cooldownMs: z.number().int().min(0).default(10_000),
+  })
+  .strict();
+export type BreakerConfig = z.infer<typeof BreakerSchema>;
 
 export const AppSchema = z
   .object({
@@ -74,6 +221,15 @@ export const ConfigSchema = z
     adminKey: z.string().min(32, 'the admin key must be at least 32 characters').optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderSchema).default({}),
     models: z.record(z.string().min(1), ModelAliasSchema).default({}),
+    /** Public model names served by several targets with retries, fallbacks and breakers. */
+    routes: z.record(z.string().regex(/^[A-Za-z0-9][\w.:-]*$/), RouteSchema).default({}),
+    breakers: BreakerSchema.default({
+      consecutiveFailures: 5,
+      errorRate: 0.5,
+      minRequests: 20,
+      windowMs: 60_000,
+      cooldownMs: 10_000,
+    }),
     /**
      * Model prices keyed `<provider>/<upstream model>` or `<provider>/*` (every model of a
      * provider); checked before the bundled price table (`src/telemetry/prices.ts`).

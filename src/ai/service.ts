@@ -1,0 +1,159 @@
+import type { KeelConfig } from '../config/schema.ts';
+import { KeelError } from '../errors.ts';
+import type { ChatMessage, ChatProvider, EmbeddingProvider } from '../providers/types.ts';
+import { listApps, type ResolvedApp, resolveApp } from './apps.ts';
+import { type ChatParams, type ChatRun, type RetrieveFn, runApp } from './pipeline.ts';
+
+/** A chat model reference resolved to a provider instance and the model name it expects. */
+export interface ModelTarget {
+  provider: ChatProvider;
+  model: string;
+}
+
+export interface EmbedderTarget {
+  provider: EmbeddingProvider;
+  model: string;
+}
+
+/** What a client's `model` selects. Routes with retries/fallbacks (issue 3) resolve to a `model` target too. */
+export type ChatTarget =
+  | { kind: 'app'; name: string; app: ResolvedApp; target: ModelTarget }
+  | { kind: 'model'; name: string; target: ModelTarget; forwardRaw: boolean; passthrough: boolean };
+
+export interface ChatInput {
+  tenantId: string;
+  messages: ChatMessage[];
+  params: ChatParams;
+  signal: AbortSignal;
+  /** Whether the client streams; a non-streaming pass-through makes a non-streaming upstream call. */
+  stream: boolean;
+  /** `performance.now()` at the request's start. */
+  t0: number;
+}
+
+export interface ModelInfo {
+  id: string;
+  kind: 'app' | 'alias' | 'model';
+  ownedBy: string;
+  description?: string;
+}
+
+/** The AI layer as the gateway uses it; it knows nothing about HTTP. */
+export interface AiService {
+  /** Throws 404 `model_not_found` (param `model`) for names that select nothing. */
+  resolveChat(model: string): ChatTarget;
+  startChat(target: ChatTarget, input: ChatInput): Promise<ChatRun>;
+  resolveEmbedder(model: string): EmbedderTarget;
+  /** Apps, aliases and built-in models a client can name (pass-through names are open-ended). */
+  models(): ModelInfo[];
+}
+
+export interface AiServiceDeps {
+  config: KeelConfig;
+  /** `<provider>/<model>`, an alias of `models`, or `extractive`; undefined when unknown. */
+  resolveChatModel(ref: string): ModelTarget | undefined;
+  resolveEmbedder(ref: string): EmbedderTarget | undefined;
+  /** The provider that takes models nobody else claims (`config.passthroughProvider`). */
+  passthrough: ChatProvider | undefined;
+  retrieve: RetrieveFn;
+}
+
+// Only OpenAI-compatible upstreams emit their wire JSON in `StreamPart.raw`.
+const RAW_TYPES = new Set(['openai-compatible']);
+const TARGET_CACHE_MAX = 1_000;
+
+export function createAiService(deps: AiServiceDeps): AiService {
+  const { config } = deps;
+  const forwardsRaw = (p: ChatProvider) => RAW_TYPES.has(config.providers[p.id]?.type ?? '');
+  // Config is fixed for the process, so a name resolves the same way every time; the cache keeps
+  // resolution off the per-request path (bounded: pass-through names are client-chosen).
+  const cache = new Map<string, ChatTarget>();
+
+  const resolveUncached = (name: string): ChatTarget => {
+    const app = resolveApp(config, name);
+    if (app) {
+      const target = deps.resolveChatModel(app.model);
+      if (!target) {
+        throw new KeelError('config_invalid', `App '${name}' uses model '${app.model}', which no provider serves`);
+      }
+      return { kind: 'app', name, app, target };
+    }
+    const direct = deps.resolveChatModel(name);
+    if (direct) return { kind: 'model', name, target: direct, forwardRaw: forwardsRaw(direct.provider), passthrough: false };
+    if (deps.passthrough) {
+      const target = { provider: deps.passthrough, model: name };
+      return { kind: 'model', name, target, forwardRaw: forwardsRaw(deps.passthrough), passthrough: true };
+    }
+    throw new KeelError('model_not_found', `The model '${name}' does not exist (no app, alias or provider model)`, {
+      param: 'model',
+    });
+  };
+
+  return {
+    resolveChat(name) {
+      let t = cache.get(name);
+      if (t === undefined) {
+        t = resolveUncached(name);
+        if (cache.size >= TARGET_CACHE_MAX) cache.clear();
+        cache.set(name, t);
+      }
+      return t;
+    },
+
+    async startChat(t, input) {
+      if (t.kind === 'app') {
+        return runApp(deps.retrieve, {
+          app: t.app,
+          provider: t.target.provider,
+          upstreamModel: t.target.model,
+          tenantId: input.tenantId,
+          messages: input.messages,
+          params: input.params,
+          signal: input.signal,
+          stream: input.stream,
+          t0: input.t0,
+        });
+      }
+      const { provider, model } = t.target;
+      const parts = provider.stream(
+        { ...input.params, model, messages: input.messages },
+        { signal: input.signal, streamUpstream: input.stream },
+      );
+      return {
+        app: null,
+        providerId: provider.id,
+        upstreamModel: model,
+        forwardRaw: t.forwardRaw,
+        sources: [],
+        messages: input.messages,
+        parts,
+        stages: [],
+      };
+    },
+
+    resolveEmbedder(name) {
+      const t = deps.resolveEmbedder(name);
+      if (!t) {
+        throw new KeelError('model_not_found', `The embedding model '${name}' does not exist`, { param: 'model' });
+      }
+      return t;
+    },
+
+    models() {
+      const out: ModelInfo[] = listApps(config).map((a) => ({
+        id: a.name,
+        kind: 'app',
+        ownedBy: 'keel',
+        description: a.description,
+      }));
+      for (const [alias, m] of Object.entries(config.models)) {
+        out.push({ id: alias, kind: 'alias', ownedBy: m.provider });
+      }
+      for (const [id, p] of Object.entries(config.providers)) {
+        if (p.type === 'extractive') out.push({ id, kind: 'model', ownedBy: 'keel' });
+      }
+      if (!out.some((m) => m.id === 'extractive')) out.push({ id: 'extractive', kind: 'model', ownedBy: 'keel' });
+      return out;
+    },
+  };
+}

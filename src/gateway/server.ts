@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { KeelConfig } from '../config/schema.ts';
+import type { Db } from '../store/db.ts';
+import type { Auth } from './auth.ts';
+import { errorHandler, notFoundHandler, sendError } from './errors.ts';
+import { adminKeyRoutes } from './routes/admin-keys.ts';
+import { chatRoutes } from './routes/chat.ts';
+import { embeddingRoutes } from './routes/embeddings.ts';
+import { healthRoutes } from './routes/health.ts';
+import { ingestRoutes } from './routes/ingest.ts';
+import { modelRoutes } from './routes/models.ts';
+import type { AiService, IngestService, TraceRecorder, UsageRecorder } from './services.ts';
+
+/** Everything the HTTP layer needs; built by `createKeel` (src/runtime.ts). */
+export interface GatewayDeps {
+  config: KeelConfig;
+  db: Db;
+  auth: Auth;
+  ai: AiService;
+  ledger: UsageRecorder;
+  traces: TraceRecorder;
+  ingest: IngestService;
+}
+
+export interface GatewayOptions {
+  /** Fastify/pino logging (errors only; per-request logging stays off on the hot path). */
+  logger?: boolean;
+}
+
+// Client-supplied ids are echoed only when short and printable, so they cannot smuggle anything into logs.
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function requestId(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
+}
+
+/**
+ * The HTTP gateway. Public routes (health) sit at the root; everything under `/v1` is behind the
+ * auth hook, and admin routes add a role check. Policies that come later (rate limits, budgets)
+ * plug in as hooks of the authenticated scope, after auth.
+ */
+export function buildGateway(deps: GatewayDeps, opts: GatewayOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger ? { level: 'warn' } : false,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: requestId,
+    // Lets `close()` finish while idle keep-alive sockets are open; streams in flight may finish.
+    forceCloseConnections: 'idle',
+    frameworkErrors: (err, req, reply) => {
+      // Raised before the onRequest hooks run, so the request id header is set here.
+      reply.header('x-request-id', req.id);
+      sendError(reply, err);
+    },
+  });
+
+  // JSON only: Fastify's text/plain parser would let a non-JSON body reach the routes.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    done();
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  healthRoutes(app, deps);
+  app.register(async (v1) => {
+    v1.decorateRequest('principal');
+    v1.addHook('onRequest', deps.auth.hook);
+    chatRoutes(v1, deps);
+    modelRoutes(v1, deps);
+    embeddingRoutes(v1, deps);
+    adminKeyRoutes(v1, deps);
+    ingestRoutes(v1, deps);
+  });
+  return app;
+}

@@ -1,0 +1,198 @@
+/**
+ * Normalisation before injection detection: attackers hide instructions from naive matching with
+ * compatibility characters, zero-width and bidi controls, Unicode tag characters, look-alike
+ * letters from other scripts, encodings and light leetspeak. Everything here produces a folded,
+ * lower-case ASCII-ish text for matching; the original text is never changed.
+ */
+
+// Zero-width, joiners, soft hyphen, bidi embeddings/overrides/isolates, variation selectors, fillers.
+const INVISIBLE =
+  /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/g;
+const TAG_CHARS = /[\u{E0000}-\u{E007F}]+/gu;
+const COMBINING = /[\u0300-\u036f]/g;
+
+/** Look-alikes NFKC leaves alone: Cyrillic, Greek, Armenian and a few Latin extensions. */
+const HOMOGLYPHS: Record<string, string> = {
+  а: 'a', в: 'b', е: 'e', ё: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x',
+  ѕ: 's', і: 'i', ї: 'i', ј: 'j', ԁ: 'd', ԛ: 'q', ԝ: 'w', ɡ: 'g', ɩ: 'i', ӏ: 'l', һ: 'h', ց: 'g', օ: 'o',
+  ս: 'u', ո: 'n', α: 'a', β: 'b', ε: 'e', η: 'n', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', τ: 't', υ: 'u',
+  χ: 'x', ω: 'w', ϲ: 'c', ϳ: 'j', ı: 'i', ȷ: 'j', ł: 'l', ø: 'o', đ: 'd', ħ: 'h', ŧ: 't', ß: 'ss',
+  А: 'a', В: 'b', Е: 'e', К: 'k', М: 'm', Н: 'h', О: 'o', Р: 'p', С: 'c', Т: 't', У: 'y', Х: 'x',
+  Ѕ: 's', І: 'i', Ј: 'j', Α: 'a', Β: 'b', Ε: 'e', Ζ: 'z', Η: 'h', Ι: 'i', Κ: 'k', Μ: 'm', Ν: 'n',
+  Ο: 'o', Ρ: 'p', Τ: 't', Υ: 'y', Χ: 'x', Ϲ: 'c',
+};
+const HOMOGLYPH_RE = new RegExp(`[${Object.keys(HOMOGLYPHS).join('')}]`, 'g');
+
+const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
+// Tokens mixing letters with leet digits/symbols ("1gn0re", "pr0mpt", "@ll"); pure numbers stay.
+const LEET_TOKEN = /[a-z0-9@$]+/g;
+// "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
+const SPACED = /\b(?:[a-z][ .\-_*]){3,}[a-z]\b/g;
+
+const ESCAPED_HEX = /(?:(?:\\x|0x)[0-9A-Fa-f]{2}[\s,]?){8,}/g;
+const URL_ENC = /(?:%[0-9A-Fa-f]{2}){4,}/;
+
+export interface NormalizedText {
+  /** Lower-cased, folded text for matching. */
+  folded: string;
+  /** True when `folded` has the same length as the input, so match offsets are input offsets. */
+  aligned: boolean;
+  /** Texts recovered from encodings or hidden tag characters, already folded. */
+  decoded: string[];
+  /** What was found hidden (for the finding reason; counts only). */
+  hidden: { invisible: number; homoglyphs: number; tags: number };
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function isLeetChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 64 || c === 36;
+}
+
+/** True when a digit, `@` or `$` touches a lower-case letter ("1gn0re"); a plain loop beats a regex here. */
+function hasLeet(t: string): boolean {
+  for (let i = 1; i < t.length; i++) {
+    const a = t.charCodeAt(i - 1);
+    const b = t.charCodeAt(i);
+    if ((isLeetChar(a) && b >= 97 && b <= 122) || (isLeetChar(b) && a >= 97 && a <= 122)) return true;
+  }
+  return false;
+}
+
+export function fold(s: string): string {
+  // Plain ASCII (most prompts) needs none of the Unicode passes.
+  let t = NON_ASCII.test(s)
+    ? s
+        .normalize('NFKC')
+        .replace(INVISIBLE, '')
+        .replace(HOMOGLYPH_RE, (c) => HOMOGLYPHS[c] ?? c)
+        .toLowerCase()
+        .normalize('NFD')
+        .replace(COMBINING, '')
+    : s.toLowerCase();
+  if (hasLeet(t)) {
+    t = t.replace(LEET_TOKEN, (tok) =>
+      /[a-z]/.test(tok) && /[0-9@$]/.test(tok) ? tok.replace(/[0-9@$]/g, (c) => LEET[c] ?? c) : tok,
+    );
+  }
+  return t.replace(SPACED, (run) => run.replace(/[ .\-_*]/g, ''));
+}
+
+function printableRatio(s: string): number {
+  if (s.length === 0) return 0;
+  let ok = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || (c >= 160 && c !== 0xfffd)) ok++;
+  }
+  return ok / s.length;
+}
+
+function plausibleText(s: string): boolean {
+  return s.length >= 8 && printableRatio(s) > 0.95 && /[a-zA-Z]{3,}/.test(s) && /\s/.test(s);
+}
+
+function isB64(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 95 || c === 45;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+function isSep(c: number): boolean {
+  return c === 32 || c === 58 || c === 44 || c === 45 || c === 9 || c === 10;
+}
+
+/**
+ * Decodes base64 (both alphabets), hex (plain, `\x41`/`0x41`, or pairs like `49 67 6e`) and
+ * percent-encoded runs that turn out to be readable text. A hand-written scan: character-class
+ * regular expressions tried at every offset cost ten times more on long prompts.
+ */
+export function decodeRuns(text: string): string[] {
+  const out: string[] = [];
+  const tryPush = (s: string) => {
+    if (plausibleText(s)) out.push(s);
+  };
+  const n = text.length;
+  if (n >= 16) {
+    let i = 0;
+    while (i < n) {
+      if (!isB64(text.charCodeAt(i))) {
+        i++;
+        continue;
+      }
+      let j = i;
+      let hexOnly = true;
+      let mixed = false;
+      while (j < n && isB64(text.charCodeAt(j))) {
+        const c = text.charCodeAt(j);
+        if (hexOnly && !isHex(c)) hexOnly = false;
+        if ((c >= 48 && c <= 57) || c === 43 || c === 47 || c === 95) mixed = true;
+        j++;
+      }
+      const len = j - i;
+      if (len === 2 && hexOnly && j < n && isSep(text.charCodeAt(j))) {
+        // Separated hex pairs: "49 67 6e 6f ..."
+        let k = i;
+        let pairs = 0;
+        while (k + 1 < n && isHex(text.charCodeAt(k)) && isHex(text.charCodeAt(k + 1)) && (k + 2 >= n || isSep(text.charCodeAt(k + 2)) || !isB64(text.charCodeAt(k + 2)))) {
+          pairs++;
+          k += 2;
+          if (k < n && isSep(text.charCodeAt(k))) k++;
+          else break;
+        }
+        if (pairs >= 10) {
+          tryPush(Buffer.from(text.slice(i, k).replace(/[^0-9A-Fa-f]/g, ''), 'hex').toString('utf8'));
+          i = k;
+          continue;
+        }
+      }
+      if (len >= 16) {
+        const run = text.slice(i, j);
+        if (hexOnly && len >= 20 && len % 2 === 0) tryPush(Buffer.from(run, 'hex').toString('utf8'));
+        else if (mixed || /[a-z][A-Z]/.test(run)) {
+          let end = j;
+          while (end < n && text.charCodeAt(end) === 61 && end - j < 2) end++;
+          tryPush(Buffer.from(text.slice(i, end), 'base64').toString('utf8'));
+        }
+      }
+      i = j;
+    }
+    if (text.includes('\\x') || text.includes('0x')) {
+      for (const m of text.matchAll(ESCAPED_HEX)) tryPush(Buffer.from(m[0].replace(/\\x|0x/g, ''), 'hex').toString('utf8'));
+    }
+  }
+  if (text.includes('%') && URL_ENC.test(text)) {
+    try {
+      tryPush(decodeURIComponent(text));
+    } catch {
+      // Malformed escapes: nothing hidden we could read.
+    }
+  }
+  return out;
+}
+
+export function normalizeForDetection(text: string): NormalizedText {
+  const hidden = { invisible: 0, homoglyphs: 0, tags: 0 };
+  const decoded: string[] = [];
+  let t = text;
+  if (NON_ASCII.test(t) && /[\u{E0000}-\u{E007F}]/u.test(t)) {
+    t = t.replace(TAG_CHARS, (run) => {
+      hidden.tags += run.length;
+      let ascii = '';
+      for (const ch of run) ascii += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
+      decoded.push(fold(ascii));
+      return ' ';
+    });
+  }
+  if (NON_ASCII.test(t)) {
+    const inv = t.match(INVISIBLE);
+    if (inv) hidden.invisible = inv.length;
+    const hom = t.match(HOMOGLYPH_RE);
+    if (hom) hidden.homoglyphs = hom.length;
+  }
+  const folded = fold(t);
+  for (const d of decodeRuns(text)) decoded.push(fold(d));
+  return { folded, aligned: folded.length === text.length, decoded, hidden };
+}

@@ -1,0 +1,93 @@
+import type { CountryCode } from 'libphonenumber-js';
+import type { Finding, Scanner, Stage } from '../types.ts';
+import { recognizeAddress } from './address.ts';
+import { recognizeCard } from './card.ts';
+import { recognizeDob } from './dob.ts';
+import { recognizeEmail } from './email.ts';
+import { recognizeIban } from './iban.ts';
+import { recognizeIp } from './ip.ts';
+import { recognizeNationalId } from './national-id.ts';
+import { recognizePerson } from './person.ts';
+import { recognizePhone } from './phone.ts';
+import { recognizeSecrets } from './secrets.ts';
+import { recognizeSsn } from './ssn.ts';
+import { PII_TYPES, type PiiMatch, type PiiType, type Recognize, type RecognizerOptions } from './types.ts';
+
+const RECOGNIZERS: Array<[readonly PiiType[], Recognize]> = [
+  [['SECRET'], recognizeSecrets],
+  [['EMAIL'], recognizeEmail],
+  [['IBAN'], recognizeIban],
+  [['CREDIT_CARD'], recognizeCard],
+  [['US_SSN'], recognizeSsn],
+  [['NATIONAL_ID'], recognizeNationalId],
+  [['IP_ADDRESS'], recognizeIp],
+  [['DATE_OF_BIRTH'], recognizeDob],
+  [['PHONE'], recognizePhone],
+  [['ADDRESS'], recognizeAddress],
+  [['PERSON'], recognizePerson],
+];
+
+export const DEFAULT_COUNTRIES: readonly CountryCode[] = ['US', 'GB', 'DE', 'FR', 'IT', 'ES', 'NL', 'AT', 'CH', 'CA', 'AU', 'IN'];
+
+export interface PiiScannerOptions {
+  id?: string;
+  stage?: Stage;
+  entities?: readonly PiiType[];
+  names?: 'lexicon' | 'nlp';
+  defaultCountries?: readonly CountryCode[];
+  /** Matches below this are dropped before overlap resolution (profiles apply their own thresholds later). */
+  minScore?: number;
+}
+
+/**
+ * Keeps the best of overlapping matches: higher score first, then the longer span. An email inside
+ * a "name" run, or a card number that is also a valid phone number, ends up as one finding.
+ */
+export function resolveOverlaps(matches: PiiMatch[], containerMin = 0.5): PiiMatch[] {
+  // A confident match that contains another wins regardless of score: a street named after a
+  // person is part of the address, a name inside an email address is part of the email.
+  const contained = (m: PiiMatch) =>
+    matches.some((o) => o !== m && o.score >= containerMin && o.start <= m.start && o.end >= m.end && o.end - o.start > m.end - m.start);
+  const sorted = matches.filter((m) => !contained(m)).sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start));
+  const kept: PiiMatch[] = [];
+  for (const m of sorted) {
+    if (kept.some((k) => m.start < k.end && k.start < m.end)) continue;
+    kept.push(m);
+  }
+  return kept.sort((a, b) => a.start - b.start);
+}
+
+/** Runs the selected recognizers over `text`; the core of the `pii` and `secrets` scanners. */
+export function detectPii(text: string, entities: ReadonlySet<PiiType>, opts: RecognizerOptions, minScore = 0.2): PiiMatch[] {
+  const all: PiiMatch[] = [];
+  for (const [types, recognize] of RECOGNIZERS) {
+    if (!types.some((t) => entities.has(t))) continue;
+    for (const m of recognize(text, opts)) if (m.score >= minScore && entities.has(m.type)) all.push(m);
+  }
+  return resolveOverlaps(all);
+}
+
+export function createPiiScanner(options: PiiScannerOptions = {}): Scanner {
+  const id = options.id ?? 'pii';
+  const entities = new Set<PiiType>(options.entities ?? PII_TYPES);
+  const ropts: RecognizerOptions = {
+    defaultCountries: options.defaultCountries ?? DEFAULT_COUNTRIES,
+    names: options.names ?? 'lexicon',
+  };
+  const minScore = options.minScore ?? 0.2;
+  return {
+    id,
+    stage: options.stage ?? 'input',
+    scan(text) {
+      const findings: Finding[] = detectPii(text, entities, ropts, minScore).map((m) => ({
+        type: m.type,
+        start: m.start,
+        end: m.end,
+        score: m.score,
+        reason: m.reason,
+        scanner: id,
+      }));
+      return { findings };
+    },
+  };
+}

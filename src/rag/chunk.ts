@@ -1,0 +1,169 @@
+import { countTokens, decode, encode } from 'gpt-tokenizer';
+import type { Chunk, ParsedDocument } from './types.ts';
+
+/**
+ * Chunk sizes, in gpt-tokenizer (o200k_base) tokens of the chunk text:
+ * - `chunkTokens` (config `rag.chunkTokens`, default 350): the most a chunk holds. Big enough for a
+ *   paragraph or two of context, small enough that several fit an answer prompt and that a chunk is
+ *   about one thing (BM25 and cosine both blur on long passages).
+ * - `overlapTokens` (config `rag.chunkOverlapTokens`, default 50): how much of the end of a chunk is
+ *   repeated at the start of the next one in the same section, so a fact that straddles a boundary
+ *   is whole in at least one chunk.
+ * The heading path is stored with each chunk and indexed with it, and its tokens come out of the
+ * budget so heading + text stays within `chunkTokens`.
+ */
+export interface ChunkOptions {
+  chunkTokens: number;
+  overlapTokens: number;
+}
+
+export const DEFAULT_CHUNK_OPTIONS: ChunkOptions = { chunkTokens: 350, overlapTokens: 50 };
+
+/** A piece of a section: a paragraph, a line of an oversize paragraph, a sentence or a token slice. */
+interface Unit {
+  text: string;
+  tokens: number;
+  /** Joins this unit to the one before it in a chunk. */
+  sep: string;
+}
+
+// Every separator counts as one token: "\n\n" and "\n" are one token, " " merges into the next word.
+const SEP_TOKENS = 1;
+const sentences = new Intl.Segmenter('en', { granularity: 'sentence' });
+
+/**
+ * Splits a parsed document by structure: sections (headings) are hard boundaries; inside a section,
+ * paragraphs are packed greedily up to the budget; a paragraph over budget is split into lines, then
+ * sentences, then token slices. Chunks of one section overlap by up to `overlapTokens`.
+ */
+export function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = DEFAULT_CHUNK_OPTIONS): Chunk[] {
+  const chunks: Chunk[] = [];
+  for (const section of doc.sections) {
+    const heading = section.headingPath.join(' > ');
+    // Keep at least half the budget for text, whatever the heading's length.
+    const budget = Math.max(
+      Math.floor(opts.chunkTokens / 2),
+      opts.chunkTokens - (heading ? countTokens(heading) + SEP_TOKENS : 0),
+    );
+    const overlap = Math.min(opts.overlapTokens, Math.floor(budget / 2));
+    for (const text of pack(units(section.text, budget), budget, overlap)) {
+      chunks.push({
+        position: chunks.length,
+        headingPath: section.headingPath,
+        heading,
+        text,
+        tokenCount: countTokens(text),
+      });
+    }
+  }
+  return chunks;
+}
+
+/** The indexed form of a chunk: its heading path, then its text. Embedded and full-text indexed. */
+export function indexText(chunk: Pick<Chunk, 'heading' | 'text'>): string {
+  return chunk.heading ? `${chunk.heading}\n${chunk.text}` : chunk.text;
+}
+
+function units(text: string, budget: number): Unit[] {
+  const out: Unit[] = [];
+  for (const para of text.split(/\n{2,}/)) {
+    if (!para.trim()) continue;
+    split(para, '\n\n', budget, 0, out);
+  }
+  return out;
+}
+
+// Finer and finer split levels for a piece that does not fit the budget.
+const LEVELS: Array<(s: string) => string[]> = [
+  (s) => s.split('\n'),
+  (s) => Array.from(sentences.segment(s), (x) => x.segment),
+];
+
+function split(piece: string, sep: string, budget: number, level: number, out: Unit[]): void {
+  const text = level === 0 ? piece : piece.trim();
+  if (!text) return;
+  const tokens = countTokens(text);
+  if (tokens <= budget) {
+    out.push({ text, tokens, sep });
+    return;
+  }
+  const splitter = LEVELS[level];
+  if (!splitter) {
+    sliceTokens(text, sep, budget, out);
+    return;
+  }
+  const parts = splitter(text);
+  if (parts.length <= 1) {
+    split(text, sep, budget, level + 1, out);
+    return;
+  }
+  const innerSep = level === 0 ? '\n' : ' ';
+  parts.forEach((p, i) => {
+    split(p, i === 0 ? sep : innerSep, budget, level + 1, out);
+  });
+}
+
+/** Last resort for a run of text without line or sentence breaks: cut it every `budget` tokens. */
+function sliceTokens(text: string, sep: string, budget: number, out: Unit[]): void {
+  const ids = encode(text);
+  // A cut can merge differently when re-tokenised; a small margin keeps each piece within budget.
+  const step = Math.max(1, budget - 4);
+  for (let i = 0; i < ids.length; i += step) {
+    const piece = decode(ids.slice(i, i + step)).trim();
+    if (piece) out.push({ text: piece, tokens: countTokens(piece), sep: i === 0 ? sep : ' ' });
+  }
+}
+
+function pack(all: Unit[], budget: number, overlap: number): string[] {
+  const chunks: string[] = [];
+  let current: Unit[] = [];
+  let size = 0;
+  let fresh = false; // whether `current` holds anything beyond the overlap carried from the last chunk
+  for (const u of all) {
+    if (current.length > 0 && size + SEP_TOKENS + u.tokens > budget) {
+      if (fresh) chunks.push(join(current));
+      current = carry(current, overlap, budget - u.tokens - SEP_TOKENS);
+      size = current.reduce((n, c, i) => n + c.tokens + (i ? SEP_TOKENS : 0), 0);
+      fresh = false;
+    }
+    size += (current.length ? SEP_TOKENS : 0) + u.tokens;
+    current.push(u);
+    fresh = true;
+  }
+  if (fresh) chunks.push(join(current));
+  return chunks;
+}
+
+function join(us: Unit[]): string {
+  let s = '';
+  us.forEach((u, i) => {
+    s += i === 0 ? u.text : u.sep + u.text;
+  });
+  return s;
+}
+
+/**
+ * The overlap for the next chunk: whole trailing units within `overlap` tokens, or, when the last
+ * unit alone is longer, its last `overlap` tokens from a word boundary. Never more than `room`.
+ */
+function carry(prev: Unit[], overlap: number, room: number): Unit[] {
+  const limit = Math.min(overlap, room);
+  if (limit <= 0) return [];
+  const kept: Unit[] = [];
+  let size = 0;
+  for (let i = prev.length - 1; i >= 0; i--) {
+    const u = prev[i] as Unit;
+    const add = u.tokens + (kept.length ? SEP_TOKENS : 0);
+    if (size + add > limit) break;
+    kept.unshift(u);
+    size += add;
+  }
+  if (kept.length > 0) return kept;
+  const last = prev.at(-1);
+  if (!last) return [];
+  const tail = decode(encode(last.text).slice(-limit));
+  const fromWord = tail.replace(/^\S*\s+/, '').trim();
+  if (!fromWord) return [];
+  const tokens = countTokens(fromWord);
+  return tokens <= limit ? [{ text: fromWord, tokens, sep: last.sep }] : [];
+}

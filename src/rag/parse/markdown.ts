@@ -1,0 +1,137 @@
+import type { ParsedDocument } from '../types.ts';
+import { type ParseOptions, SectionBuilder, titleFromUri } from './util.ts';
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+const ATX = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+const SETEXT = /^ {0,3}(=+|-+)[ \t]*$/;
+const THEMATIC = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
+const TABLE_RULE = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+const REF_DEF = /^ {0,3}\[[^\]]+\]:[ \t]*\S+/;
+
+/**
+ * Markdown → sections by heading (ATX and setext), with the markup removed and the words kept:
+ * emphasis, links (their text), images (their alt text), inline code (its content), list and quote
+ * markers, table pipes and rules, HTML tags and comments, front matter. Fenced code keeps its
+ * content verbatim, fences dropped; `#` lines inside code are code, not headings.
+ */
+export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
+  const lines = raw.split('\n');
+  const { frontTitle, start } = frontMatter(lines);
+  const out = new SectionBuilder();
+  let firstH1: string | undefined;
+  let firstHeading: string | undefined;
+  let fence: string | undefined;
+  let inComment = false;
+  const onHeading = (level: number, text: string) => {
+    if (level === 1 && firstH1 === undefined) firstH1 = text;
+    if (firstHeading === undefined) firstHeading = text;
+    out.heading(level, text);
+  };
+
+  for (let i = start; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (fence !== undefined) {
+      const close = FENCE.exec(line);
+      if (close && close[1]?.[0] === fence[0] && (close[1]?.length ?? 0) >= fence.length && !line.slice(close[0].length).trim()) {
+        fence = undefined;
+        out.line('');
+      } else out.line(line);
+      continue;
+    }
+    if (inComment) {
+      if (line.includes('-->')) inComment = false;
+      continue;
+    }
+    const open = FENCE.exec(line);
+    if (open) {
+      fence = open[1];
+      out.line('');
+      continue;
+    }
+    if (/^ {0,3}<!--/.test(line) && !line.includes('-->')) {
+      inComment = true;
+      continue;
+    }
+    const atx = ATX.exec(line);
+    if (atx) {
+      onHeading(atx[1]?.length ?? 1, cleanInline(atx[2] ?? ''));
+      continue;
+    }
+    const next = lines[i + 1];
+    // A setext heading underlines a one-line paragraph; `---` after a blank line is a rule instead.
+    if (next !== undefined && line.trim() && SETEXT.exec(next) && !(lines[i - 1] ?? '').trim() && !isBlockLine(line)) {
+      onHeading(next.trim()[0] === '=' ? 1 : 2, cleanInline(line.trim()));
+      i++;
+      continue;
+    }
+    if (TABLE_RULE.test(line) && line.includes('|')) continue;
+    if (THEMATIC.test(line) || REF_DEF.test(line)) {
+      out.line('');
+      continue;
+    }
+    out.line(cleanBlockLine(line));
+  }
+  const title = opts.title?.trim() || frontTitle || firstH1 || firstHeading || titleFromUri(opts.uri);
+  return { title, sections: out.finish() };
+}
+
+function frontMatter(lines: string[]): { frontTitle: string | undefined; start: number } {
+  if (lines[0]?.trim() !== '---') return { frontTitle: undefined, start: 0 };
+  const end = lines.findIndex((l, i) => i > 0 && /^(---|\.\.\.)\s*$/.test(l));
+  if (end === -1 || end > 200) return { frontTitle: undefined, start: 0 };
+  let frontTitle: string | undefined;
+  for (const l of lines.slice(1, end)) {
+    const m = /^title:\s*(.+?)\s*$/.exec(l);
+    if (m?.[1]) frontTitle = m[1].replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return { frontTitle, start: end + 1 };
+}
+
+function isBlockLine(line: string): boolean {
+  return /^ {0,3}(?:[-*+>]|\d+[.)])[ \t]/.test(line) || line.includes('|');
+}
+
+/** Removes block-level markers (quote, list, task box, table pipes) from one line, then inline markup. */
+function cleanBlockLine(line: string): string {
+  let l = line;
+  l = l.replace(/^(?: {0,3}>[ \t]?)+/, '');
+  l = l.replace(/^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?/, '');
+  if (/^\s*\|.*\|\s*$/.test(l)) {
+    l = l
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim())
+      .join(' | ');
+  }
+  return cleanInline(l);
+}
+
+/** Inline markup → plain text. */
+export function cleanInline(s: string): string {
+  return (
+    s
+      // images: keep alt text; links and reference links: keep the link text
+      .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
+      .replace(/!\[([^\]]*)\]\[[^\]]*\]/g, '$1')
+      .replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
+      .replace(/\[([^\]]+)\]\[[^\]]*\]/g, '$1')
+      .replace(/<((?:https?|mailto):[^>\s]+)>/g, '$1')
+      // HTML comments and tags
+      .replace(/<!--.*?-->/g, '')
+      .replace(/<\/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?\/?>/g, '')
+      // inline code: keep its content
+      .replace(/(`+)([^`]|[^`].*?[^`])\1(?!`)/g, (_, _t, code: string) => code.trim())
+      // emphasis and strike-through; `_` only at word edges so snake_case survives
+      .replace(/(\*\*|__)(?=\S)(.+?)(?<=\S)\1/g, '$2')
+      .replace(/(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])/g, '$1')
+      .replace(/(?<![\w])_(?=\S)(.+?)(?<=\S)_(?![\w])/g, '$1')
+      .replace(/~~(?=\S)(.+?)(?<=\S)~~/g, '$1')
+      // backslash escapes
+      .replace(/\\([\\`*_{}[\]()#+\-.!|>~<])/g, '$1')
+      .replace(/&nbsp;/g, ' ')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&')
+  );
+}

@@ -1,0 +1,223 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { type AiService, createAiService, type EmbedderTarget, type ModelTarget } from './ai/service.ts';
+import type { KeelConfig } from './config/schema.ts';
+import { KeelError } from './errors.ts';
+import { DEFAULT_TENANT, hashApiKey, issueKey } from './gateway/api-keys.ts';
+import { createAuth, type KeyLookupResult, type Principal } from './gateway/auth.ts';
+import { buildGateway } from './gateway/server.ts';
+import type { IngestDocumentInput, IngestService } from './gateway/services.ts';
+import { buildProviders, type Providers, resolveModel } from './providers/registry.ts';
+import type { EmbeddingProvider } from './providers/types.ts';
+import { ingestDocuments } from './rag/ingest.ts';
+import { formatOf } from './rag/parse/index.ts';
+import { retrieve } from './rag/retrieve.ts';
+import type { DocumentInput, RagDeps } from './rag/types.ts';
+import type { Db } from './store/db.ts';
+import { openStore } from './store/open.ts';
+import { countActiveAdminKeys, findKeyByHash, touchKeys } from './store/queries/keys.ts';
+import { ensureTenant } from './store/queries/tenants.ts';
+import { StoreTraceSink } from './telemetry/trace-sink.ts';
+import { UsageLedger } from './telemetry/usage-ledger.ts';
+
+export interface CreateKeelOptions {
+  /** A per-process secret accepted as the bootstrap admin (the CLI's `server.json` token). */
+  localToken?: string | undefined;
+  /** No logging at all (CLI direct mode, tests). */
+  quiet?: boolean | undefined;
+  /** PostgreSQL schema for Keel's tables (tests use a fresh one each). */
+  schema?: string | undefined;
+  /** How long `close()` lets in-flight requests finish before cutting connections (default 5000 ms). */
+  closeGraceMs?: number | undefined;
+}
+
+export interface Keel {
+  readonly config: KeelConfig;
+  readonly db: Db;
+  readonly providers: Providers;
+  readonly ai: AiService;
+  /** What `ingestPaths`/`ingestDocuments`/`retrieve` take. */
+  readonly rag: RagDeps;
+  readonly ledger: UsageLedger;
+  readonly traces: StoreTraceSink;
+  readonly app: FastifyInstance;
+  /** The default tenant's id. */
+  readonly defaultTenantId: string;
+  /** Set when this start generated the store's first admin key: print it once, it is not stored. */
+  readonly generatedAdminKey: string | undefined;
+  /** Starts listening on `config.server`; resolves to the URL (e.g. `http://127.0.0.1:8787`). */
+  listen(): Promise<string>;
+  /** Stops accepting requests, lets in-flight ones finish (bounded), flushes telemetry, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Key ids seen by auth are marked used in one batched update per interval, off the request path. */
+const TOUCH_INTERVAL_MS = 30_000;
+
+/**
+ * Makes sure the store has an admin: `config.adminKey` is registered (as an admin of `default`) if
+ * its hash is unknown; with no configured key and no active admin key at all, one is generated and
+ * returned so `keel serve` can print it once.
+ */
+async function bootstrapAdmin(db: Db, config: KeelConfig): Promise<string | undefined> {
+  if (config.adminKey) {
+    if (!(await findKeyByHash(db, hashApiKey(config.adminKey)))) {
+      await issueKey(db, { tenant: DEFAULT_TENANT, role: 'admin', name: 'KEEL_ADMIN_KEY' }, config.adminKey);
+    }
+    return undefined;
+  }
+  if ((await countActiveAdminKeys(db)) > 0) return undefined;
+  const { key } = await issueKey(db, { tenant: DEFAULT_TENANT, role: 'admin', name: 'bootstrap admin' });
+  return key;
+}
+
+function contentOf(d: IngestDocumentInput): string | Uint8Array {
+  return d.content ?? d.text ?? '';
+}
+
+/** Maps API documents onto RAG inputs: the id defaults to the URI, the format to the URI's extension, else text. */
+function toDocumentInput(d: IngestDocumentInput, i: number): DocumentInput {
+  const uri = d.uri ?? d.id ?? d.title ?? `document-${i + 1}`;
+  const input: DocumentInput = {
+    externalId: d.id ?? uri,
+    uri,
+    format: d.format ?? formatOf(uri.split('?')[0]?.split('.').pop() ?? '') ?? 'txt',
+    content: contentOf(d),
+  };
+  if (d.title !== undefined) input.title = d.title;
+  if (d.metadata !== undefined) input.metadata = d.metadata;
+  return input;
+}
+
+export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {}): Promise<Keel> {
+  const db = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: opts.schema });
+  let providers: Providers | undefined;
+  try {
+    const tenant = await ensureTenant(db, DEFAULT_TENANT);
+    const generatedAdminKey = await bootstrapAdmin(db, config);
+    providers = buildProviders(config);
+    const p = providers;
+    const rag: RagDeps = { db, embedder: p.embedder(config.rag.embedder), rag: config.rag };
+
+    // Direct references only; pass-through is the AI service's last resort, after apps and aliases.
+    const direct = { ...config, passthroughProvider: undefined };
+    const resolveChatModel = (ref: string): ModelTarget | undefined => {
+      try {
+        const r = resolveModel(ref, direct);
+        const provider = p.chat.get(r.provider);
+        return provider ? { provider, model: r.model } : undefined;
+      } catch (e) {
+        if (e instanceof KeelError && e.code === 'model_not_found') return undefined;
+        throw e;
+      }
+    };
+    const passthroughId = config.passthroughProvider;
+    const resolveEmbedder = (ref: string): EmbedderTarget | undefined => {
+      let provider: EmbeddingProvider | undefined;
+      try {
+        provider = p.embedder(ref);
+      } catch (e) {
+        if (!(e instanceof KeelError && e.code === 'model_not_found')) throw e;
+        const remote = passthroughId ? p.openai.get(passthroughId) : undefined;
+        if (!remote) return undefined;
+        provider = p.embedder(`${passthroughId}/${ref}`);
+      }
+      return { provider, model: provider.model };
+    };
+    const ai = createAiService({
+      config,
+      resolveChatModel,
+      resolveEmbedder,
+      passthrough: passthroughId ? p.chat.get(passthroughId) : undefined,
+      retrieve: (o) => retrieve(rag, o),
+    });
+
+    const ledger = new UsageLedger(db);
+    const traces = new StoreTraceSink(db);
+    const touched = new Set<string>();
+    const localPrincipal: Principal = {
+      keyId: null,
+      tenantId: tenant.id,
+      tenantName: tenant.name,
+      userLabel: 'local',
+      role: 'admin',
+      allowedModels: null,
+    };
+    const auth = createAuth({
+      ttlMs: config.server.keyCacheTtlMs,
+      localToken: opts.localToken,
+      localPrincipal,
+      lookup: async (hash): Promise<KeyLookupResult | null> => {
+        const k = await findKeyByHash(db, hash);
+        if (!k) return null;
+        if (!k.revokedAt) touched.add(k.id);
+        return {
+          revoked: k.revokedAt !== null,
+          principal: {
+            keyId: k.id,
+            tenantId: k.tenantId,
+            tenantName: k.tenantName,
+            userLabel: k.userLabel,
+            role: k.role,
+            allowedModels: k.allowedModels,
+          },
+        };
+      },
+    });
+    const touchTimer = setInterval(() => {
+      if (touched.size === 0) return;
+      const ids = [...touched];
+      touched.clear();
+      touchKeys(db, ids).catch(() => undefined);
+    }, TOUCH_INTERVAL_MS);
+    touchTimer.unref();
+
+    const ingest: IngestService = {
+      ingest: ({ tenantId, collection, documents, signal }) =>
+        ingestDocuments(rag, { tenantId, collection, signal, documents: documents.map(toDocumentInput) }),
+    };
+    const app = buildGateway({ config, db, auth, ai, ledger, traces, ingest }, { logger: !opts.quiet });
+
+    let closing: Promise<void> | undefined;
+    const graceMs = opts.closeGraceMs ?? 5_000;
+    return {
+      config,
+      db,
+      providers: p,
+      ai,
+      rag,
+      ledger,
+      traces,
+      app,
+      defaultTenantId: tenant.id,
+      generatedAdminKey,
+      async listen() {
+        await app.listen({ host: config.server.host, port: config.server.port });
+        const addr = app.server.address() as AddressInfo;
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        return `http://${host}:${addr.port}`;
+      },
+      close() {
+        closing ??= (async () => {
+          clearInterval(touchTimer);
+          const grace = setTimeout(() => app.server.closeAllConnections?.(), graceMs);
+          try {
+            await app.close();
+          } finally {
+            clearTimeout(grace);
+          }
+          await ledger.close();
+          await traces.close();
+          if (touched.size > 0) await touchKeys(db, [...touched]).catch(() => undefined);
+          await p.closeAll();
+          await db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    await providers?.closeAll();
+    await db.close();
+    throw e;
+  }
+}

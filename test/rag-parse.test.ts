@@ -1,0 +1,201 @@
+import { countTokens } from 'gpt-tokenizer';
+import { describe, expect, it } from 'vitest';
+import { KeelError } from '../src/errors.ts';
+import { chunkDocument, indexText } from '../src/rag/chunk.ts';
+import { formatFromPath, parseDocument } from '../src/rag/parse/index.ts';
+
+const MD = `---
+title: Keel guide
+---
+# Keel *Guide*
+
+Intro with **bold**, _emphasis_, a snake_case_name, \`inline code\`, [a link](https://example.com/x)
+and ![a diagram](img/d.png).
+
+Install
+-------
+
+- step **one**
+- [x] step two
+1. numbered
+
+> quoted advice
+
+\`\`\`sh
+# not a heading
+npm install keel
+\`\`\`
+
+| key | value |
+|-----|:-----:|
+| port | 8787 |
+
+<!-- a hidden
+comment -->
+
+## Configure ##
+See the [reference][ref] for <b>every</b> option.
+
+[ref]: https://example.com/ref
+`;
+
+const HTML = `<!doctype html><html><head><title>Keel &amp; Friends</title>
+<style>body { color: red }</style><script>window.secret = 1</script></head>
+<body><nav><a href="/">Home</a> | <a href="/docs">Docs</a></nav>
+<h1>API <em>keys</em></h1><p>Create a key with <a href="/cli">keel keys create</a>. It is shown <b>once</b>.</p>
+<h2>Revoking</h2><ul><li>list keys</li><li>revoke one</li></ul>
+<pre><code>keel keys revoke key_123</code></pre>
+<h3>Caching</h3><p>Revocation takes effect within the cache TTL &lt;10s&gt;.</p>
+<script>alert("x")</script><img src="x.png" alt="decor"></body></html>`;
+
+describe('markdown parser', () => {
+  const doc = parseDocument('md', MD, { uri: 'docs/guide.md' });
+
+  it('keeps the heading structure and the title', () => {
+    expect(doc.title).toBe('Keel guide');
+    expect(doc.sections.map((s) => s.headingPath)).toEqual([
+      ['Keel Guide'],
+      ['Keel Guide', 'Install'],
+      ['Keel Guide', 'Configure'],
+    ]);
+  });
+
+  it('strips markup but keeps the words and the code', () => {
+    const all = doc.sections.map((s) => s.text).join('\n');
+    expect(all).toContain('Intro with bold, emphasis, a snake_case_name, inline code, a link');
+    expect(all).toContain('a diagram');
+    expect(all).toContain('step one\nstep two\nnumbered');
+    expect(all).toContain('quoted advice');
+    expect(all).toContain('# not a heading\nnpm install keel');
+    expect(all).toContain('key | value\nport | 8787');
+    expect(all).toContain('See the reference for every option.');
+    for (const noise of ['**', '](', '```', '<!--', 'hidden', '<b>', '|---', 'https://example.com', '> ']) {
+      expect(all).not.toContain(noise);
+    }
+  });
+
+  it('falls back to the first heading, then the file name, for the title', () => {
+    expect(parseDocument('md', '## Only h2\n\ntext').title).toBe('Only h2');
+    expect(parseDocument('markdown', 'just text', { uri: 'notes/todo.md' }).title).toBe('todo');
+    expect(parseDocument('md', '# Inner', { title: 'Given' }).title).toBe('Given');
+  });
+});
+
+describe('html parser', () => {
+  const doc = parseDocument('html', HTML);
+  const all = doc.sections.map((s) => `${s.headingPath.join(' > ')}\n${s.text}`).join('\n');
+
+  it('takes the title from <title> and sections from headings', () => {
+    expect(doc.title).toBe('Keel & Friends');
+    expect(doc.sections.map((s) => s.headingPath)).toEqual([
+      ['API keys'],
+      ['API keys', 'Revoking'],
+      ['API keys', 'Revoking', 'Caching'],
+    ]);
+  });
+
+  it('keeps readable text only: no markup, scripts, styles, navigation or URLs', () => {
+    expect(all).toContain('Create a key with keel keys create. It is shown once.');
+    expect(all).toContain('list keys');
+    expect(all).toContain('keel keys revoke key_123');
+    expect(all).toContain('Revocation takes effect within the cache TTL <10s>.');
+    for (const noise of ['<', 'secret', 'alert', 'color', 'Home', '/cli', 'x.png', '&amp;']) {
+      expect(all.replace('<10s>', '')).not.toContain(noise);
+    }
+  });
+
+  it('uses the first h1 when there is no <title>', () => {
+    expect(parseDocument('htm', '<h1>Heading</h1><p>x</p>').title).toBe('Heading');
+  });
+});
+
+describe('text parser and decoding', () => {
+  it('takes a short first paragraph line as the title', () => {
+    const doc = parseDocument('txt', 'A title\n\nBody line one.\nBody line two.');
+    expect(doc.title).toBe('A title');
+    expect(doc.sections).toEqual([{ headingPath: [], text: 'A title\n\nBody line one.\nBody line two.' }]);
+  });
+
+  it('indexes a given title with the text when the text does not start with it', () => {
+    expect(parseDocument('txt', 'body', { title: 'T' }).sections[0]?.headingPath).toEqual(['T']);
+    expect(parseDocument('txt', 'T and body', { title: 'T' }).sections[0]?.headingPath).toEqual([]);
+  });
+
+  it('decodes UTF-8 bytes and rejects invalid or binary content with a typed error', () => {
+    expect(parseDocument('txt', Buffer.from('\uFEFFcafé\r\nbar', 'utf8')).sections[0]?.text).toBe('café\nbar');
+    const bad = () => parseDocument('txt', Buffer.from([0x61, 0xff, 0xfe, 0x62]));
+    expect(bad).toThrow(KeelError);
+    expect(bad).toThrow(/not valid UTF-8/);
+    expect(() => parseDocument('txt', 'a\u0000b')).toThrow(/binary/);
+  });
+
+  it('maps extensions to formats and rejects unknown ones with unsupported_media_type', () => {
+    expect(formatFromPath('a/b.MD')).toBe('md');
+    expect(formatFromPath('x.htm')).toBe('html');
+    expect(formatFromPath('x.txt')).toBe('txt');
+    try {
+      formatFromPath('report.pdf');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(KeelError);
+      expect((e as KeelError).code).toBe('unsupported_media_type');
+      expect((e as KeelError).message).toContain('.pdf');
+    }
+    expect(() => parseDocument('docx', 'x')).toThrow(/unsupported document format/);
+  });
+});
+
+describe('chunker', () => {
+  const sentence = (i: number) => `Fact number ${i} says that component ${i % 9} handles request type ${i}.`;
+  const paragraph = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => sentence(from + i)).join(' ');
+  const doc = {
+    title: 'Big',
+    sections: [
+      { headingPath: ['Big', 'Part one'], text: [paragraph(0, 3), paragraph(100, 60), paragraph(200, 4)].join('\n\n') },
+      { headingPath: ['Big', 'Part two'], text: `${'x'.repeat(4000)}\n\nshort tail` },
+      { headingPath: ['Big', 'Part three'], text: 'Tiny section.' },
+    ],
+  };
+  const opts = { chunkTokens: 120, overlapTokens: 30 };
+  const chunks = chunkDocument(doc, opts);
+
+  it('keeps every chunk (heading included) within the token budget', () => {
+    expect(chunks.length).toBeGreaterThan(8);
+    for (const c of chunks) {
+      expect(c.tokenCount).toBe(countTokens(c.text));
+      expect(countTokens(indexText(c))).toBeLessThanOrEqual(opts.chunkTokens + 1);
+    }
+  });
+
+  it('never crosses a heading and keeps each chunk heading path and position', () => {
+    expect(chunks.map((c) => c.position)).toEqual(chunks.map((_, i) => i));
+    expect(chunks.at(-1)).toMatchObject({ heading: 'Big > Part three', text: 'Tiny section.' });
+    for (const c of chunks) expect(c.heading).toBe(c.headingPath.join(' > '));
+    const one = chunks.filter((c) => c.heading === 'Big > Part one');
+    expect(one.every((c) => !c.text.includes('xxx'))).toBe(true);
+  });
+
+  it('overlaps consecutive chunks of a section', () => {
+    const one = chunks.filter((c) => c.heading === 'Big > Part one');
+    let overlapping = 0;
+    for (let i = 1; i < one.length; i++) {
+      const prev = one[i - 1]?.text ?? '';
+      const firstSentence = (one[i]?.text ?? '').split('. ')[0] ?? '';
+      if (prev.includes(firstSentence)) overlapping++;
+    }
+    expect(overlapping).toBeGreaterThanOrEqual(one.length - 2);
+    // Every sentence of the source survives somewhere.
+    const all = one.map((c) => c.text).join(' ');
+    for (let i = 100; i < 160; i++) expect(all).toContain(sentence(i));
+  });
+
+  it('splits a run without breaks by tokens and keeps short documents whole', () => {
+    const two = chunks.filter((c) => c.heading === 'Big > Part two');
+    expect(two.length).toBeGreaterThan(2);
+    expect(two.map((c) => c.text).join('').replace(/[^x]/g, '').length).toBeGreaterThanOrEqual(4000);
+    expect(chunkDocument({ title: 't', sections: [{ headingPath: [], text: 'one\n\ntwo' }] })).toEqual([
+      { position: 0, headingPath: [], heading: '', text: 'one\n\ntwo', tokenCount: countTokens('one\n\ntwo') },
+    ]);
+  });
+});
