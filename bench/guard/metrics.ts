@@ -30,7 +30,11 @@ function labelAt(spans: readonly Span[], mid: number): string | null {
   return null;
 }
 
-export function tokenLabels(text: string, gold: readonly Span[], pred: readonly Span[]): Array<[string | null, string | null]> {
+export function tokenLabels(
+  text: string,
+  gold: readonly Span[],
+  pred: readonly Span[],
+): Array<[string | null, string | null]> {
   const out: Array<[string | null, string | null]> = [];
   for (const m of text.matchAll(TOKEN)) {
     const mid = m.index + m[0].length / 2;
@@ -51,7 +55,8 @@ export function add(map: Map<string, Counts>, key: string, field: keyof Counts):
 export function prf(c: Counts): Prf {
   const precision = c.tp + c.fp === 0 ? 0 : c.tp / (c.tp + c.fp);
   const recall = c.tp + c.fn === 0 ? 0 : c.tp / (c.tp + c.fn);
-  const fb = (b: number) => (precision + recall === 0 ? 0 : ((1 + b * b) * precision * recall) / (b * b * precision + recall));
+  const fb = (b: number) =>
+    precision + recall === 0 ? 0 : ((1 + b * b) * precision * recall) / (b * b * precision + recall);
   return { precision, recall, f1: fb(1), f2: fb(2), support: c.tp + c.fn };
 }
 

@@ -13,7 +13,7 @@ import { decode, encode } from 'gpt-tokenizer';
 import { runScanners } from '../../src/guard/engine.ts';
 import { compileProfile, type GuardProfile } from '../../src/guard/profiles.ts';
 import { RedactionSession } from '../../src/guard/redact.ts';
-import { type Counts, add, f3, type Prf, prf, quantile, type Span, tokenLabels } from './metrics.ts';
+import { add, type Counts, f3, type Prf, prf, quantile, type Span, tokenLabels } from './metrics.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DATA = process.env.KEEL_DATA_DIR ?? resolve(ROOT, '../shared/data');
@@ -52,7 +52,9 @@ const piiOnly = (extendsName: 'standard' | 'strict'): GuardProfile =>
 
 async function predict(profile: GuardProfile, text: string): Promise<Span[]> {
   const out = await runScanners(profile, 'input', text);
-  return out.findings.filter((f) => f.action !== 'allow').map((f) => ({ start: f.start, end: f.end, label: f.type }));
+  return out.findings
+    .filter((f) => f.action !== 'allow')
+    .map((f) => ({ start: f.start, end: f.end, label: f.type }));
 }
 
 function row(name: string, p: Prf): string {
@@ -91,7 +93,9 @@ async function benchPresidio(): Promise<void> {
         }
       }
     }
-    console.log(`\nPII on pii-presidio-synth/dev.jsonl (${recs.length} texts), profile ${profileName}, token level`);
+    console.log(
+      `\nPII on pii-presidio-synth/dev.jsonl (${recs.length} texts), profile ${profileName}, token level`,
+    );
     console.log('type               prec.  recall  F2     gold tokens');
     const table: Record<string, Prf> = {};
     for (const [type, c] of [...perType.entries()].sort()) {
@@ -133,20 +137,31 @@ async function benchWnut(): Promise<void> {
 }
 
 async function injectionScores(texts: string[]): Promise<number[]> {
-  const profile = compileProfile({ name: 'bench-injection', extends: 'standard', input: ['injection'], thresholds: { PROMPT_INJECTION: 0 } });
+  const profile = compileProfile({
+    name: 'bench-injection',
+    extends: 'standard',
+    input: ['injection'],
+    thresholds: { PROMPT_INJECTION: 0 },
+  });
   const scores: number[] = [];
-  for (const t of texts) scores.push((await runScanners(profile, 'input', t)).metrics['injection.score'] ?? 0);
+  for (const t of texts)
+    scores.push((await runScanners(profile, 'input', t)).metrics['injection.score'] ?? 0);
   return scores;
 }
 
-const THRESHOLDS = { standard: compileProfile('standard').thresholdFor('PROMPT_INJECTION'), strict: compileProfile('strict').thresholdFor('PROMPT_INJECTION') };
+const THRESHOLDS = {
+  standard: compileProfile('standard').thresholdFor('PROMPT_INJECTION'),
+  strict: compileProfile('strict').thresholdFor('PROMPT_INJECTION'),
+};
 
 async function benchInjection(): Promise<void> {
   const recs = readJsonl<{ text: string; label: number }>('prompt-injection-deepset/train.jsonl');
   if (!recs) return;
   const scores = await injectionScores(recs.map((r) => r.text));
   const out: Record<string, unknown> = {};
-  console.log(`\nPrompt injection on prompt-injection-deepset/train.jsonl (${recs.length} texts, ${recs.filter((r) => r.label === 1).length} injections)`);
+  console.log(
+    `\nPrompt injection on prompt-injection-deepset/train.jsonl (${recs.length} texts, ${recs.filter((r) => r.label === 1).length} injections)`,
+  );
   console.log('profile    threshold  prec.  recall  F1     FP  FN');
   for (const [name, th] of Object.entries(THRESHOLDS)) {
     const c: Counts = { tp: 0, fp: 0, fn: 0 };
@@ -158,7 +173,9 @@ async function benchInjection(): Promise<void> {
     });
     const p = prf(c);
     out[name] = { threshold: th, ...p, fp: c.fp, fn: c.fn };
-    console.log(`${name.padEnd(10)} ${th.toFixed(2).padStart(9)}  ${f3(p.precision)}  ${f3(p.recall)}  ${f3(p.f1)}  ${String(c.fp).padStart(3)} ${String(c.fn).padStart(3)}`);
+    console.log(
+      `${name.padEnd(10)} ${th.toFixed(2).padStart(9)}  ${f3(p.precision)}  ${f3(p.recall)}  ${f3(p.f1)}  ${String(c.fp).padStart(3)} ${String(c.fn).padStart(3)}`,
+    );
   }
   results.injection = out;
 }
@@ -168,14 +185,20 @@ async function benchCacm(): Promise<void> {
   if (!recs) return;
   const scores = await injectionScores(recs.map((r) => r.text));
   const out: Record<string, unknown> = {};
-  console.log(`\nFalse positives on ordinary questions: ir-cacm/queries.jsonl (${recs.length} topics, no injections)`);
+  console.log(
+    `\nFalse positives on ordinary questions: ir-cacm/queries.jsonl (${recs.length} topics, no injections)`,
+  );
   for (const [name, th] of Object.entries(THRESHOLDS)) {
     const fp = scores.filter((s) => s >= th).length;
     out[name] = { injectionFalsePositives: fp, rate: fp / recs.length };
-    console.log(`injection, ${name.padEnd(8)}: ${fp} of ${recs.length} flagged (${((100 * fp) / recs.length).toFixed(1)}%)`);
+    console.log(
+      `injection, ${name.padEnd(8)}: ${fp} of ${recs.length} flagged (${((100 * fp) / recs.length).toFixed(1)}%)`,
+    );
   }
   const types = new Map<string, number>();
-  for (const r of recs) for (const s of await predict(piiOnly('standard'), r.text)) types.set(s.label, (types.get(s.label) ?? 0) + 1);
+  for (const r of recs)
+    for (const s of await predict(piiOnly('standard'), r.text))
+      types.set(s.label, (types.get(s.label) ?? 0) + 1);
   const summary = [...types.entries()].map(([t, n]) => `${t} ${n}`).join(', ') || 'none';
   console.log(`PII findings (standard; these topics do name real authors): ${summary}`);
   out.piiFindings = Object.fromEntries(types);
@@ -203,7 +226,8 @@ async function benchLatency(): Promise<void> {
   const text = prompt2000();
   const n = encode(text).length;
   const time = async (profile: GuardProfile | 'off' | 'standard' | 'strict', iters: number) => {
-    for (let i = 0; i < 20; i++) await runScanners(profile, 'input', text, { session: new RedactionSession() });
+    for (let i = 0; i < 20; i++)
+      await runScanners(profile, 'input', text, { session: new RedactionSession() });
     const ms: number[] = [];
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < iters; i++) {

@@ -42,7 +42,8 @@ function applyRedactions(text: string, redact: AppliedFinding[], stage: Stage, c
   for (const f of sorted) {
     if (f.start < pos || f.end <= f.start) continue; // overlaps an earlier replacement
     const value = text.slice(f.start, f.end);
-    const replacement = stage !== 'output' && ctx.session ? ctx.session.placeholder(f.type, value) : maskFor(f.type);
+    const replacement =
+      stage !== 'output' && ctx.session ? ctx.session.placeholder(f.type, value) : maskFor(f.type);
     out += text.slice(pos, f.start) + replacement;
     pos = f.end;
   }
@@ -56,7 +57,14 @@ export async function runScanners(
   ctx: ScanContext = {},
 ): Promise<GuardOutcome> {
   const p = typeof profile === 'string' ? builtinProfile(profile) : profile;
-  const outcome: GuardOutcome = { decision: 'allow', findings: [], text, profile: p.name, stage, metrics: {} };
+  const outcome: GuardOutcome = {
+    decision: 'allow',
+    findings: [],
+    text,
+    profile: p.name,
+    stage,
+    metrics: {},
+  };
   let current = text;
   for (const scanner of p.scanners[stage]) {
     const res = await scanner.scan(current, ctx);

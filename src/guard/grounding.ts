@@ -19,7 +19,14 @@ export interface SentenceVerdict {
   support: number;
   missingNumbers: number;
   missingEntities: number;
-  reason: 'ok' | 'trivial' | 'low-overlap' | 'number-not-in-sources' | 'entity-not-in-sources' | 'bad-citation' | 'misattributed';
+  reason:
+    | 'ok'
+    | 'trivial'
+    | 'low-overlap'
+    | 'number-not-in-sources'
+    | 'entity-not-in-sources'
+    | 'bad-citation'
+    | 'misattributed';
 }
 
 export interface GroundingReport {
@@ -41,7 +48,10 @@ const STOP = new Set(
 );
 
 function foldWord(s: string): string {
-  return s.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
+  return s
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '');
 }
 
 function contentStems(text: string): string[] {
@@ -70,7 +80,7 @@ function entitiesIn(sentence: string): string[] {
   for (const m of sentence.matchAll(/(?<![\p{L}\p{N}])\p{Lu}[\p{L}\p{M}\p{N}'’-]*/gu)) {
     const w = m[0].replace(/['’]s$/, '');
     const allCaps = w.length > 1 && w === w.toUpperCase() && /\p{L}/u.test(w);
-    const initial = /^[\s"“'(\[*-]*$/.test(sentence.slice(0, m.index));
+    const initial = /^[\s"“'([*-]*$/.test(sentence.slice(0, m.index));
     if (initial && !allCaps) continue;
     if (!allCaps && isCommonWord(w.toLowerCase())) continue;
     out.push(foldWord(w));
@@ -90,12 +100,13 @@ function citationsIn(sentence: string): number[] {
   return [...new Set(out)];
 }
 
-const ABBREV = /\b(?:e\.g|i\.e|etc|vs|mr|mrs|ms|dr|prof|st|no|fig|approx|ca|bzw|z\.b|d\.h|u\.a|usw|nr|inc|ltd|jr|sr)\.$/i;
+const ABBREV =
+  /\b(?:e\.g|i\.e|etc|vs|mr|mrs|ms|dr|prof|st|no|fig|approx|ca|bzw|z\.b|d\.h|u\.a|usw|nr|inc|ltd|jr|sr)\.$/i;
 
 /** Sentence spans; citation markers after a full stop belong to the sentence before them. */
 export function splitSentences(text: string): Array<{ start: number; end: number }> {
   const spans: Array<{ start: number; end: number }> = [];
-  const re = /[.!?]+(?=\s+(?:[\p{Lu}\p{N}"“'(\[*-]|$))|\n+/gu;
+  const re = /[.!?]+(?=\s+(?:[\p{Lu}\p{N}"“'([*-]|$))|\n+/gu;
   let start = 0;
   for (const m of text.matchAll(re)) {
     const end = m.index + m[0].length;
@@ -131,7 +142,10 @@ function indexSource(text: string): SourceIndex {
   return { stems: new Set(contentStems(text)), numbers: new Set(numbersIn(text)), folded: foldWord(text) };
 }
 
-function supportAgainst(sentence: string, src: SourceIndex[]): Omit<SentenceVerdict, 'start' | 'end' | 'citations' | 'checked'> {
+function supportAgainst(
+  sentence: string,
+  src: SourceIndex[],
+): Omit<SentenceVerdict, 'start' | 'end' | 'citations' | 'checked'> {
   const stems = [...new Set(contentStems(sentence.replace(/\[\d+[^\]]*\]/g, ' ')))];
   const hit = stems.filter((s) => src.some((x) => x.stems.has(s))).length;
   const support = stems.length === 0 ? 1 : hit / stems.length;
@@ -140,7 +154,11 @@ function supportAgainst(sentence: string, src: SourceIndex[]): Omit<SentenceVerd
   return { support, missingNumbers, missingEntities, supported: false, reason: 'ok' };
 }
 
-export function checkGrounding(answer: string, sources: readonly GuardSource[], opts: GroundingOptions = {}): GroundingReport {
+export function checkGrounding(
+  answer: string,
+  sources: readonly GuardSource[],
+  opts: GroundingOptions = {},
+): GroundingReport {
   const minSupport = opts.minSupport ?? 0.5;
   const byIndex = new Map(sources.map((s) => [s.index, indexSource(s.text)]));
   const all = [...byIndex.values()];
@@ -152,24 +170,49 @@ export function checkGrounding(answer: string, sources: readonly GuardSource[], 
     const numbers = numbersIn(text);
     const trivial = citations.length === 0 && numbers.length === 0 && words.length < 3;
     if (trivial) {
-      sentences.push({ start, end, citations, checked: false, supported: true, support: 1, missingNumbers: 0, missingEntities: 0, reason: 'trivial' });
+      sentences.push({
+        start,
+        end,
+        citations,
+        checked: false,
+        supported: true,
+        support: 1,
+        missingNumbers: 0,
+        missingEntities: 0,
+        reason: 'trivial',
+      });
       continue;
     }
     const bad = citations.filter((c) => !byIndex.has(c));
     const cited = citations.filter((c) => byIndex.has(c)).map((c) => byIndex.get(c)!);
     const v = supportAgainst(text, cited.length > 0 ? cited : all);
     const ok = v.support >= minSupport && v.missingNumbers === 0 && v.missingEntities === 0;
-    let reason: SentenceVerdict['reason'] = ok ? 'ok' : v.missingNumbers > 0 ? 'number-not-in-sources' : v.missingEntities > 0 ? 'entity-not-in-sources' : 'low-overlap';
+    let reason: SentenceVerdict['reason'] = ok
+      ? 'ok'
+      : v.missingNumbers > 0
+        ? 'number-not-in-sources'
+        : v.missingEntities > 0
+          ? 'entity-not-in-sources'
+          : 'low-overlap';
     if (bad.length > 0) reason = 'bad-citation';
     else if (!ok && cited.length > 0) {
       const elsewhere = supportAgainst(text, all);
-      if (elsewhere.support >= minSupport && elsewhere.missingNumbers === 0 && elsewhere.missingEntities === 0) reason = 'misattributed';
+      if (
+        elsewhere.support >= minSupport &&
+        elsewhere.missingNumbers === 0 &&
+        elsewhere.missingEntities === 0
+      )
+        reason = 'misattributed';
     }
     sentences.push({ ...v, start, end, citations, checked: true, supported: reason === 'ok', reason });
   }
   const checked = sentences.filter((s) => s.checked);
   const unsupported = checked.filter((s) => !s.supported).length;
-  return { sentences, score: checked.length === 0 ? 1 : (checked.length - unsupported) / checked.length, unsupported };
+  return {
+    sentences,
+    score: checked.length === 0 ? 1 : (checked.length - unsupported) / checked.length,
+    unsupported,
+  };
 }
 
 export interface GroundingScannerOptions extends GroundingOptions {
@@ -184,7 +227,11 @@ export interface GroundingScannerOptions extends GroundingOptions {
 export const DEFAULT_REFUSAL = "I can't answer that reliably: the available sources do not support it.";
 
 /** Applies `remove`/`refuse` to an answer; exported so streaming callers can reuse it on the full text. */
-export function enforceGrounding(answer: string, report: GroundingReport, opts: GroundingScannerOptions): string | undefined {
+export function enforceGrounding(
+  answer: string,
+  report: GroundingReport,
+  opts: GroundingScannerOptions,
+): string | undefined {
   const mode = opts.mode ?? 'flag';
   if (mode === 'flag' || report.unsupported === 0) return undefined;
   const refusal = opts.refusal ?? DEFAULT_REFUSAL;
@@ -223,7 +270,10 @@ export function createGroundingScanner(options: GroundingScannerOptions = {}): S
       const rewritten = enforceGrounding(text, report, options);
       return {
         findings,
-        metrics: { 'grounding.score': Math.round(report.score * 1000) / 1000, 'grounding.unsupported': report.unsupported },
+        metrics: {
+          'grounding.score': Math.round(report.score * 1000) / 1000,
+          'grounding.unsupported': report.unsupported,
+        },
         ...(rewritten === undefined ? {} : { text: rewritten }),
       };
     },

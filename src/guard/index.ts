@@ -1,5 +1,12 @@
 /** Keel's guardrails: the public surface the AI pipeline, the gateway and the CLI use. */
-export { type Decision, GuardBlockedError, type GuardOutcome, guardBlockedError, policyName, runScanners } from './engine.ts';
+export {
+  type Decision,
+  GuardBlockedError,
+  type GuardOutcome,
+  guardBlockedError,
+  policyName,
+  runScanners,
+} from './engine.ts';
 export {
   checkGrounding,
   createGroundingScanner,

@@ -17,7 +17,16 @@ import type { Action, Scanner, Stage } from './types.ts';
  * per finding type, and allow-lists. `off`, `standard` and `strict` are built in; a custom profile
  * (validated by `GuardProfileConfigSchema`, e.g. from an app's config) extends one of them.
  */
-export const SCANNER_IDS = ['pii', 'secrets', 'injection', 'canary', 'grounding', 'json_schema', 'banned', 'prompt_leak'] as const;
+export const SCANNER_IDS = [
+  'pii',
+  'secrets',
+  'injection',
+  'canary',
+  'grounding',
+  'json_schema',
+  'banned',
+  'prompt_leak',
+] as const;
 export type ScannerId = (typeof SCANNER_IDS)[number];
 export type BuiltinProfileName = 'off' | 'standard' | 'strict';
 
@@ -77,7 +86,15 @@ export const GuardProfileConfigSchema = z
       .object({
         substrings: z.array(z.string().min(1)).default([]),
         topics: z
-          .array(z.object({ name: z.string().min(1), keywords: z.array(z.string().min(1)).min(1), minHits: z.number().int().min(1).optional() }).strict())
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                keywords: z.array(z.string().min(1)).min(1),
+                minHits: z.number().int().min(1).optional(),
+              })
+              .strict(),
+          )
           .default([]),
       })
       .strict()
@@ -163,7 +180,10 @@ export interface CompileOptions {
   attackIndex?: AttackIndex;
 }
 
-export function compileProfile(input: GuardProfileConfig | BuiltinProfileName, options: CompileOptions = {}): GuardProfile {
+export function compileProfile(
+  input: GuardProfileConfig | BuiltinProfileName,
+  options: CompileOptions = {},
+): GuardProfile {
   const cfg: ParsedConfig =
     typeof input === 'string'
       ? GuardProfileConfigSchema.parse({ name: input, extends: input })
@@ -188,12 +208,17 @@ export function compileProfile(input: GuardProfileConfig | BuiltinProfileName, o
           stage,
           names: cfg.pii?.names ?? base.names,
           ...(cfg.pii?.entities ? { entities: cfg.pii.entities } : {}),
-          ...(cfg.pii?.defaultCountries ? { defaultCountries: cfg.pii.defaultCountries as CountryCode[] } : {}),
+          ...(cfg.pii?.defaultCountries
+            ? { defaultCountries: cfg.pii.defaultCountries as CountryCode[] }
+            : {}),
         });
       case 'secrets':
         return createSecretsScanner('secrets', stage);
       case 'injection':
-        return createInjectionScanner({ stage, ...(options.attackIndex ? { index: options.attackIndex } : {}) });
+        return createInjectionScanner({
+          stage,
+          ...(options.attackIndex ? { index: options.attackIndex } : {}),
+        });
       case 'canary':
         return stage === 'output' ? createCanaryScanner() : null;
       case 'grounding':

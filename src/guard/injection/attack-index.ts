@@ -1,7 +1,7 @@
 import type { MaybePromise } from '../types.ts';
 import { KNOWN_ATTACKS, type KnownAttack } from './attacks.ts';
 import { fold } from './normalize.ts';
-import { type FeatureSink, featureVector, scanWords, type SparseVec } from './words.ts';
+import { type FeatureSink, featureVector, type SparseVec, scanWords } from './words.ts';
 
 /**
  * Similarity to known attacks. `AttackIndex` is the seam: the in-memory index below embeds texts as
@@ -65,7 +65,8 @@ class WindowScorer implements FeatureSink {
   endSentence(): void {
     const { cur, prev, n } = this;
     if (this.touched && this.norm2 > 0) this.consider(cur, null, this.norm2);
-    if (this.hasPrev && this.norm2 + this.prevNorm2 > 0) this.consider(cur, prev, this.norm2 + this.prevNorm2);
+    if (this.hasPrev && this.norm2 + this.prevNorm2 > 0)
+      this.consider(cur, prev, this.norm2 + this.prevNorm2);
     this.prev = cur;
     this.cur = prev;
     this.cur.fill(0, 0, n);
@@ -126,6 +127,9 @@ export class InMemoryAttackIndex implements AttackIndex {
   }
 
   result(scorer: WindowScorer): AttackMatch {
-    return { score: Math.min(1, scorer.best), attackId: scorer.bestOrd >= 0 ? this.ids[scorer.bestOrd]! : null };
+    return {
+      score: Math.min(1, scorer.best),
+      attackId: scorer.bestOrd >= 0 ? this.ids[scorer.bestOrd]! : null,
+    };
   }
 }

@@ -35,14 +35,28 @@ export function findCanaryLeaks(text: string, canaries: readonly string[], scann
     if (token.length === 0) continue;
     const at = text.indexOf(token);
     if (at >= 0) {
-      findings.push({ type: 'CANARY_LEAK', start: at, end: at + token.length, score: 1, reason: 'canary-exact', scanner });
+      findings.push({
+        type: 'CANARY_LEAK',
+        start: at,
+        end: at + token.length,
+        score: 1,
+        reason: 'canary-exact',
+        scanner,
+      });
       continue;
     }
     squashed ??= text.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
     const c = core(token);
     const hex = c.startsWith(PREFIX.toLowerCase()) ? c.slice(PREFIX.length) : c;
     if (squashed.includes(c) || (hex.length >= 12 && squashed.includes(hex))) {
-      findings.push({ type: 'CANARY_LEAK', start: 0, end: text.length, score: 0.95, reason: 'canary-obfuscated', scanner });
+      findings.push({
+        type: 'CANARY_LEAK',
+        start: 0,
+        end: text.length,
+        score: 0.95,
+        reason: 'canary-obfuscated',
+        scanner,
+      });
     }
   }
   return findings;

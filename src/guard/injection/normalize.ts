@@ -7,30 +7,114 @@
 
 // Zero-width, joiners, soft hyphen, bidi embeddings/overrides/isolates, variation selectors, fillers.
 const INVISIBLE =
+  // biome-ignore lint/suspicious/noMisleadingCharacterClass: stripping lone joiners and combining marks is the point
   /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/g;
 const TAG_CHARS = /[\u{E0000}-\u{E007F}]+/gu;
 const COMBINING = /[\u0300-\u036f]/g;
 
 /** Look-alikes NFKC leaves alone: Cyrillic, Greek, Armenian and a few Latin extensions. */
 const HOMOGLYPHS: Record<string, string> = {
-  а: 'a', в: 'b', е: 'e', ё: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x',
-  ѕ: 's', і: 'i', ї: 'i', ј: 'j', ԁ: 'd', ԛ: 'q', ԝ: 'w', ɡ: 'g', ɩ: 'i', ӏ: 'l', һ: 'h', ց: 'g', օ: 'o',
-  ս: 'u', ո: 'n', α: 'a', β: 'b', ε: 'e', η: 'n', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', τ: 't', υ: 'u',
-  χ: 'x', ω: 'w', ϲ: 'c', ϳ: 'j', ı: 'i', ȷ: 'j', ł: 'l', ø: 'o', đ: 'd', ħ: 'h', ŧ: 't', ß: 'ss',
-  А: 'a', В: 'b', Е: 'e', К: 'k', М: 'm', Н: 'h', О: 'o', Р: 'p', С: 'c', Т: 't', У: 'y', Х: 'x',
-  Ѕ: 's', І: 'i', Ј: 'j', Α: 'a', Β: 'b', Ε: 'e', Ζ: 'z', Η: 'h', Ι: 'i', Κ: 'k', Μ: 'm', Ν: 'n',
-  Ο: 'o', Ρ: 'p', Τ: 't', Υ: 'y', Χ: 'x', Ϲ: 'c',
+  а: 'a',
+  в: 'b',
+  е: 'e',
+  ё: 'e',
+  к: 'k',
+  м: 'm',
+  н: 'h',
+  о: 'o',
+  р: 'p',
+  с: 'c',
+  т: 't',
+  у: 'y',
+  х: 'x',
+  ѕ: 's',
+  і: 'i',
+  ї: 'i',
+  ј: 'j',
+  ԁ: 'd',
+  ԛ: 'q',
+  ԝ: 'w',
+  ɡ: 'g',
+  ɩ: 'i',
+  ӏ: 'l',
+  һ: 'h',
+  ց: 'g',
+  օ: 'o',
+  ս: 'u',
+  ո: 'n',
+  α: 'a',
+  β: 'b',
+  ε: 'e',
+  η: 'n',
+  ι: 'i',
+  κ: 'k',
+  ν: 'v',
+  ο: 'o',
+  ρ: 'p',
+  τ: 't',
+  υ: 'u',
+  χ: 'x',
+  ω: 'w',
+  ϲ: 'c',
+  ϳ: 'j',
+  ı: 'i',
+  ȷ: 'j',
+  ł: 'l',
+  ø: 'o',
+  đ: 'd',
+  ħ: 'h',
+  ŧ: 't',
+  ß: 'ss',
+  А: 'a',
+  В: 'b',
+  Е: 'e',
+  К: 'k',
+  М: 'm',
+  Н: 'h',
+  О: 'o',
+  Р: 'p',
+  С: 'c',
+  Т: 't',
+  У: 'y',
+  Х: 'x',
+  Ѕ: 's',
+  І: 'i',
+  Ј: 'j',
+  Α: 'a',
+  Β: 'b',
+  Ε: 'e',
+  Ζ: 'z',
+  Η: 'h',
+  Ι: 'i',
+  Κ: 'k',
+  Μ: 'm',
+  Ν: 'n',
+  Ο: 'o',
+  Ρ: 'p',
+  Τ: 't',
+  Υ: 'y',
+  Χ: 'x',
+  Ϲ: 'c',
 };
 const HOMOGLYPH_RE = new RegExp(`[${Object.keys(HOMOGLYPHS).join('')}]`, 'g');
 
-const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
+const LEET: Record<string, string> = {
+  '0': 'o',
+  '1': 'i',
+  '3': 'e',
+  '4': 'a',
+  '5': 's',
+  '7': 't',
+  '@': 'a',
+  $: 's',
+};
 // Tokens mixing letters with leet digits/symbols ("1gn0re", "pr0mpt", "@ll"); pure numbers stay.
 const LEET_TOKEN = /[a-z0-9@$]+/g;
 // "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
 const SPACED = /\b(?:[a-z][ .\-_*]){3,}[a-z]\b/g;
 
 const ESCAPED_HEX = /(?:(?:\\x|0x)[0-9A-Fa-f]{2}[\s,]?){8,}/g;
-const URL_ENC = /(?:%[0-9A-Fa-f]{2}){4,}/;
+const URL_ENC = /(?:%[0-9A-Fa-f]{2}[^%]{0,16}){3,}/;
 
 export interface NormalizedText {
   /** Lower-cased, folded text for matching. */
@@ -43,7 +127,7 @@ export interface NormalizedText {
   hidden: { invisible: number; homoglyphs: number; tags: number };
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function isLeetChar(c: number): boolean {
   return (c >= 48 && c <= 57) || c === 64 || c === 36;
@@ -93,7 +177,15 @@ function plausibleText(s: string): boolean {
 }
 
 function isB64(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 95 || c === 45;
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    (c >= 48 && c <= 57) ||
+    c === 43 ||
+    c === 47 ||
+    c === 95 ||
+    c === 45
+  );
 }
 
 function isHex(c: number): boolean {
@@ -136,7 +228,12 @@ export function decodeRuns(text: string): string[] {
         // Separated hex pairs: "49 67 6e 6f ..."
         let k = i;
         let pairs = 0;
-        while (k + 1 < n && isHex(text.charCodeAt(k)) && isHex(text.charCodeAt(k + 1)) && (k + 2 >= n || isSep(text.charCodeAt(k + 2)) || !isB64(text.charCodeAt(k + 2)))) {
+        while (
+          k + 1 < n &&
+          isHex(text.charCodeAt(k)) &&
+          isHex(text.charCodeAt(k + 1)) &&
+          (k + 2 >= n || isSep(text.charCodeAt(k + 2)) || !isB64(text.charCodeAt(k + 2)))
+        ) {
           pairs++;
           k += 2;
           if (k < n && isSep(text.charCodeAt(k))) k++;
@@ -160,7 +257,8 @@ export function decodeRuns(text: string): string[] {
       i = j;
     }
     if (text.includes('\\x') || text.includes('0x')) {
-      for (const m of text.matchAll(ESCAPED_HEX)) tryPush(Buffer.from(m[0].replace(/\\x|0x/g, ''), 'hex').toString('utf8'));
+      for (const m of text.matchAll(ESCAPED_HEX))
+        tryPush(Buffer.from(m[0].replace(/\\x|0x/g, ''), 'hex').toString('utf8'));
     }
   }
   if (text.includes('%') && URL_ENC.test(text)) {

@@ -44,23 +44,35 @@ function similarityWeight(s: number, floor: number, full: number): number {
 /** Similarity of one folded text to the known attacks; returns the prefixes its word scan produced. */
 export type SimilarityFn = (folded: string) => { match: AttackMatch; prefixes: Set<number> };
 
-export function assess(text: string, similar: SimilarityFn, floor: number, full: number): InjectionAssessment {
+export function assess(
+  text: string,
+  similar: SimilarityFn,
+  floor: number,
+  full: number,
+): InjectionAssessment {
   const norm = normalizeForDetection(text);
   const first = similar(norm.folded);
   const hits = matchRules(norm.folded, first.prefixes);
   let similarity = first.match;
   for (const d of norm.decoded) {
     const r = similar(d);
-    for (const h of matchRules(d, r.prefixes)) hits.push({ ...h, id: `decoded:${h.id}`, start: 0, end: text.length });
+    for (const h of matchRules(d, r.prefixes))
+      hits.push({ ...h, id: `decoded:${h.id}`, start: 0, end: text.length });
     if (r.match.score > similarity.score) similarity = r.match;
   }
   // Hidden characters in a text that also carries instructions are a technique, not an accident.
-  const hidden = norm.hidden.tags > 0 || (norm.hidden.invisible > 2 && hits.length > 0) || (norm.decoded.length > 0 && hits.length > 0);
+  const hidden =
+    norm.hidden.tags > 0 ||
+    (norm.hidden.invisible > 2 && hits.length > 0) ||
+    (norm.decoded.length > 0 && hits.length > 0);
   let keep = 1 - combineRuleScore(hits);
   keep *= 1 - similarityWeight(similarity.score, floor, full);
   if (hidden) keep *= 0.6;
   const score = 1 - keep;
-  const strongest = hits.reduce<RuleHit | undefined>((a, h) => (!a || h.weight > a.weight ? h : a), undefined);
+  const strongest = hits.reduce<RuleHit | undefined>(
+    (a, h) => (!a || h.weight > a.weight ? h : a),
+    undefined,
+  );
   const aligned = norm.aligned && strongest && !strongest.id.startsWith('decoded:');
   return {
     score,
@@ -73,7 +85,9 @@ export function assess(text: string, similar: SimilarityFn, floor: number, full:
 }
 
 function reasonOf(a: InjectionAssessment, floor: number): string {
-  const cats = [...new Set(a.hits.map((h) => (h.id.startsWith('decoded:') ? `decoded:${h.category}` : h.category)))];
+  const cats = [
+    ...new Set(a.hits.map((h) => (h.id.startsWith('decoded:') ? `decoded:${h.category}` : h.category))),
+  ];
   const parts = cats.length > 0 ? [`rules:${cats.join('+')}`] : [];
   if (a.similarity.score > floor && a.similarity.attackId) parts.push(`similar:${a.similarity.attackId}`);
   if (a.hidden) parts.push('hidden-content');
@@ -88,7 +102,14 @@ export function createInjectionScanner(options: InjectionScannerOptions = {}): S
   const toResult = (a: InjectionAssessment): ScanResult => {
     const findings: Finding[] = [];
     if (a.score >= 0.15) {
-      findings.push({ type: 'PROMPT_INJECTION', start: a.start, end: a.end, score: a.score, reason: reasonOf(a, floor), scanner: id });
+      findings.push({
+        type: 'PROMPT_INJECTION',
+        start: a.start,
+        end: a.end,
+        score: a.score,
+        reason: reasonOf(a, floor),
+        scanner: id,
+      });
     }
     return { findings, metrics: { 'injection.score': Math.round(a.score * 1000) / 1000 } };
   };
@@ -113,7 +134,9 @@ export function createInjectionScanner(options: InjectionScannerOptions = {}): S
       // A store-backed index answers asynchronously: ask it first, then combine.
       return (async () => {
         const remote = await index.nearest(text);
-        return toResult(assess(text, (folded) => ({ match: remote, prefixes: scanWords(folded) }), floor, full));
+        return toResult(
+          assess(text, (folded) => ({ match: remote, prefixes: scanWords(folded) }), floor, full),
+        );
       })();
     },
   };

@@ -20,7 +20,7 @@ export interface BannedOptions {
   topics?: readonly BannedTopic[];
 }
 
-function escape(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -30,7 +30,7 @@ export function createBannedScanner(options: BannedOptions): Scanner {
   const topics = (options.topics ?? []).map((t) => ({
     name: t.name,
     minHits: t.minHits ?? 2,
-    res: t.keywords.map((k) => new RegExp(`(?<![\\p{L}\\p{N}])${escape(fold(k))}`, 'u')),
+    res: t.keywords.map((k) => new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegex(fold(k))}`, 'u')),
   }));
   return {
     id,
@@ -44,13 +44,27 @@ export function createBannedScanner(options: BannedOptions): Scanner {
         const at = folded.indexOf(s);
         if (at < 0) return;
         const [start, end] = aligned ? [at, at + s.length] : [0, text.length];
-        findings.push({ type: 'BANNED_CONTENT', start, end, score: 1, reason: `substring#${i + 1}`, scanner: id });
+        findings.push({
+          type: 'BANNED_CONTENT',
+          start,
+          end,
+          score: 1,
+          reason: `substring#${i + 1}`,
+          scanner: id,
+        });
       });
       for (const t of topics) {
         const hits = t.res.filter((re) => re.test(folded)).length;
         if (hits >= t.minHits) {
           const score = Math.min(1, 0.6 + 0.1 * (hits - t.minHits));
-          findings.push({ type: 'BANNED_CONTENT', start: 0, end: text.length, score, reason: `topic:${t.name}`, scanner: id });
+          findings.push({
+            type: 'BANNED_CONTENT',
+            start: 0,
+            end: text.length,
+            score,
+            reason: `topic:${t.name}`,
+            scanner: id,
+          });
         }
       }
       return { findings };

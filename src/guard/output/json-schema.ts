@@ -57,7 +57,16 @@ export function createJsonSchemaScanner(id = 'json_schema'): Scanner {
       const check = validateJson(text, ctx.responseSchema);
       const findings: Finding[] = check.valid
         ? []
-        : [{ type: 'SCHEMA_INVALID', start: 0, end: text.length, score: 1, reason: check.reason, scanner: id }];
+        : [
+            {
+              type: 'SCHEMA_INVALID',
+              start: 0,
+              end: text.length,
+              score: 1,
+              reason: check.reason,
+              scanner: id,
+            },
+          ];
       return { findings };
     },
   };

@@ -9,7 +9,9 @@ import type { Finding, Scanner } from '../types.ts';
 export const LEAK_NGRAM = 5;
 
 function words(text: string): string[] {
-  return fold(text).split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0);
+  return fold(text)
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((w) => w.length > 0);
 }
 
 function grams(ws: string[], n: number): Set<string> {
@@ -40,7 +42,18 @@ export function createPromptLeakScanner(id = 'prompt_leak'): Scanner {
       if (!ctx.systemPrompt) return { findings: [] };
       const score = promptLeakScore(text, ctx.systemPrompt);
       const findings: Finding[] =
-        score > 0.05 ? [{ type: 'SYSTEM_PROMPT_LEAK', start: 0, end: text.length, score, reason: `ngram${LEAK_NGRAM}-overlap`, scanner: id }] : [];
+        score > 0.05
+          ? [
+              {
+                type: 'SYSTEM_PROMPT_LEAK',
+                start: 0,
+                end: text.length,
+                score,
+                reason: `ngram${LEAK_NGRAM}-overlap`,
+                scanner: id,
+              },
+            ]
+          : [];
       return { findings, metrics: { 'prompt_leak.score': Math.round(score * 1000) / 1000 } };
     },
   };

@@ -1,4 +1,4 @@
-import { detectPii, DEFAULT_COUNTRIES } from '../pii/scanner.ts';
+import { DEFAULT_COUNTRIES, detectPii } from '../pii/scanner.ts';
 import type { Finding, Scanner, Stage } from '../types.ts';
 
 /** Secrets in an answer (keys, tokens, private keys): the input recognizers, reused on output. */
@@ -9,7 +9,10 @@ export function createSecretsScanner(id = 'secrets', stage: Stage = 'output'): S
     id,
     stage,
     scan(text) {
-      const findings: Finding[] = detectPii(text, ONLY_SECRETS, { defaultCountries: DEFAULT_COUNTRIES, names: 'lexicon' }).map((m) => ({
+      const findings: Finding[] = detectPii(text, ONLY_SECRETS, {
+        defaultCountries: DEFAULT_COUNTRIES,
+        names: 'lexicon',
+      }).map((m) => ({
         type: m.type,
         start: m.start,
         end: m.end,

@@ -74,7 +74,8 @@ const POS =
   /\b(address|addr|live at|lives at|living at|located at|ship to|shipping|billing|deliver|send (?:it |them )?to|mail to|adresse|wohne|wohnhaft|anschrift|lieferadresse|straße)\b/;
 
 // Numbers after these words count things, not houses ("Version 2 Street Fighter", "Chapter 3 Section 4").
-const NEG = /\b(?:version|ver|v|chapter|section|page|level|season|episode|part|vol|volume|no|number|step|day|week|top|grade|class|size|round|stage|phase|item|figure|fig|table|kapitel|seite|teil|stufe)\.?\s*$/;
+const NEG =
+  /\b(?:version|ver|v|chapter|section|page|level|season|episode|part|vol|volume|no|number|step|day|week|top|grade|class|size|round|stage|phase|item|figure|fig|table|kapitel|seite|teil|stufe)\.?\s*$/;
 
 function extend(text: string, end: number): number {
   let pos = end;
@@ -105,28 +106,48 @@ function extend(text: string, end: number): number {
 
 function followedByPostcode(text: string, pos: number): boolean {
   const tail = text.slice(pos, pos + 60);
-  return /^[ \t]*(?:,[ \t]*|\r?\n(?:[ \t]*\r?\n)?[ \t]*)(?:[\p{Lu}][\p{L}\p{M}.' ()-]*\s)?\d{4,6}(?![\p{L}\p{N}])/u.test(tail);
+  return /^[ \t]*(?:,[ \t]*|\r?\n(?:[ \t]*\r?\n)?[ \t]*)(?:[\p{Lu}][\p{L}\p{M}.' ()-]*\s)?\d{4,6}(?![\p{L}\p{N}])/u.test(
+    tail,
+  );
 }
 
 export function recognizeAddress(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
-  const push = (start: number, end: number, base: number, reason: string, extBonus = 0.1, ctxBonus = 0.15) => {
+  const push = (
+    start: number,
+    end: number,
+    base: number,
+    reason: string,
+    extBonus = 0.1,
+    ctxBonus = 0.15,
+  ) => {
     // A house number or postcode written before the street belongs to the address.
     const lead = /(?:^|[^\p{L}\p{N}])(\d{1,6}[ \t]+)$/u.exec(text.slice(Math.max(0, start - 10), start));
     if (lead) start -= lead[1]!.length;
     const full = extend(text, end);
-    const score = withContext(text, start, full, full > end ? base + extBonus : base, POS, NEG, { up: ctxBonus, negBefore: 16 });
+    const score = withContext(text, start, full, full > end ? base + extBonus : base, POS, NEG, {
+      up: ctxBonus,
+      negBefore: 16,
+    });
     out.push({ type: 'ADDRESS', start, end: full, score, reason });
   };
   if (/\d/.test(text)) {
     for (const m of text.matchAll(NUM_FIRST)) push(m.index, m.index + m[0].length, 0.7, 'number+street-type');
     for (const m of text.matchAll(NAME_THEN_NUM)) push(m.index, m.index + m[0].length, 0.7, 'street+number');
-    for (const m of text.matchAll(NUM_NAME_NUM)) push(m.index, m.index + m[0].length, 0.4, 'name+number+context', 0.2, 0.25);
-    for (const m of text.matchAll(NUM_THEN_STREET_WORD)) push(m.index, m.index + m[0].length, 0.7, 'number+street-word+name');
+    for (const m of text.matchAll(NUM_NAME_NUM))
+      push(m.index, m.index + m[0].length, 0.4, 'name+number+context', 0.2, 0.25);
+    for (const m of text.matchAll(NUM_THEN_STREET_WORD))
+      push(m.index, m.index + m[0].length, 0.7, 'number+street-word+name');
     for (const m of text.matchAll(PO_BOX)) push(m.index, m.index + m[0].length, 0.75, 'po-box');
     for (const m of text.matchAll(ZIP_LABELLED)) {
       const start = m.index + m[0].length - m[1]!.length;
-      out.push({ type: 'ADDRESS', start, end: m.index + m[0].length, score: 0.7, reason: 'labelled-postcode' });
+      out.push({
+        type: 'ADDRESS',
+        start,
+        end: m.index + m[0].length,
+        score: 0.7,
+        reason: 'labelled-postcode',
+      });
     }
   }
   return out;

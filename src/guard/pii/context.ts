@@ -12,7 +12,7 @@ export function after(text: string, end: number, chars = 32): string {
 }
 
 export function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+  return Math.min(1, Math.max(0, x));
 }
 
 /**
@@ -33,7 +33,7 @@ export function withContext(
     const w = `${before(text, start, opts.before ?? 48)} ${after(text, end, opts.after ?? 24)}`;
     if (pos.test(w)) s += opts.up ?? 0.3;
   }
-  if (neg && neg.test(before(text, start, opts.negBefore ?? 28))) s -= opts.down ?? 0.4;
+  if (neg?.test(before(text, start, opts.negBefore ?? 28))) s -= opts.down ?? 0.4;
   return clamp01(s);
 }
 

@@ -50,7 +50,13 @@ export function recognizeDob(text: string): PiiMatch[] {
       DATE.lastIndex = i;
       const dm = DATE.exec(text);
       if (dm && CUE.test(head)) {
-        out.push({ type: 'DATE_OF_BIRTH', start: i, end: i + dm[0].length, score: 0.85, reason: 'date+birth-cue' });
+        out.push({
+          type: 'DATE_OF_BIRTH',
+          start: i,
+          end: i + dm[0].length,
+          score: 0.85,
+          reason: 'date+birth-cue',
+        });
         lastEnd = i + dm[0].length;
         break;
       }
@@ -58,7 +64,13 @@ export function recognizeDob(text: string): PiiMatch[] {
       const ym = YEAR_ONLY.exec(text);
       if (ym && CUE_YEAR.test(head) && !/\d/.test(text[i + ym[0].length] ?? '')) {
         const yStart = i + ym[0].length - 4;
-        out.push({ type: 'DATE_OF_BIRTH', start: yStart, end: yStart + 4, score: 0.6, reason: 'year+birth-cue' });
+        out.push({
+          type: 'DATE_OF_BIRTH',
+          start: yStart,
+          end: yStart + 4,
+          score: 0.6,
+          reason: 'year+birth-cue',
+        });
         lastEnd = i + ym[0].length;
         break;
       }

@@ -8,7 +8,13 @@ export function recognizeEmail(text: string): PiiMatch[] {
   if (!text.includes('@')) return [];
   const out: PiiMatch[] = [];
   for (const m of text.matchAll(EMAIL)) {
-    out.push({ type: 'EMAIL', start: m.index, end: m.index + m[0].length, score: 0.95, reason: 'email-syntax' });
+    out.push({
+      type: 'EMAIL',
+      start: m.index,
+      end: m.index + m[0].length,
+      score: 0.95,
+      reason: 'email-syntax',
+    });
   }
   return out;
 }

@@ -2,10 +2,12 @@ import { isIPv6 } from 'node:net';
 import { before } from './context.ts';
 import type { PiiMatch } from './types.ts';
 
-const V4 = /(?<![\p{L}\p{N}_.\-])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\p{N}_\-]|\.\d)/gu;
-const V6 = /(?<![\p{L}\p{N}_:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?:%[\w.]+)?(?![\p{L}\p{N}_:])/gu;
+const V4 = /(?<![\p{L}\p{N}_.-])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\p{N}_-]|\.\d)/gu;
+const V6 =
+  /(?<![\p{L}\p{N}_:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?:%[\w.]+)?(?![\p{L}\p{N}_:])/gu;
 // Dotted quads after these words are version numbers or outline numbering, not addresses.
-const VERSION_CTX = /(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\bfirmware|\bsection|\bchapter|§|\bkapitel|\babschnitt)\s*$/;
+const VERSION_CTX =
+  /(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\bfirmware|\bsection|\bchapter|§|\bkapitel|\babschnitt)\s*$/;
 const IP_CTX = /\b(ip|ipv4|ipv6|address|adresse|host|server|client|from|login|logged)\b/;
 
 function octetOk(s: string): boolean {
@@ -28,7 +30,13 @@ export function recognizeIp(text: string): PiiMatch[] {
     for (const m of text.matchAll(V6)) {
       const raw = m[0].replace(/%[\w.]+$/, '');
       if (raw.length < 6 || !isIPv6(raw)) continue;
-      out.push({ type: 'IP_ADDRESS', start: m.index, end: m.index + m[0].length, score: 0.85, reason: 'ipv6' });
+      out.push({
+        type: 'IP_ADDRESS',
+        start: m.index,
+        end: m.index + m[0].length,
+        score: 0.85,
+        reason: 'ipv6',
+      });
     }
   }
   return out;

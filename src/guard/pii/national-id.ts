@@ -9,7 +9,8 @@ import type { PiiMatch } from './types.ts';
 const DE_TAX = /(?<![\p{L}\p{N}_\-.])\d{2} ?\d{3} ?\d{3} ?\d{3}(?![\p{L}\p{N}_]|[-.]\d)/gu;
 const DE_POS =
   /\b(steuer-?id\w*|steueridentifikationsnummer|identifikationsnummer|idnr|tax id|tax identification|tin)\b/;
-const UK_NINO = /(?<![\p{L}\p{N}])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}])/gu;
+const UK_NINO =
+  /(?<![\p{L}\p{N}])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}])/gu;
 const UK_POS = /\b(national insurance|ni number|ni no|nino|nin)\b/;
 const UK_BAD_PREFIX = new Set(['BG', 'GB', 'NK', 'KN', 'TN', 'NT', 'ZZ']);
 

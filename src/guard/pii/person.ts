@@ -21,7 +21,8 @@ const CUES = new RegExp(
   `(?<![\\p{L}\\p{N}])(?:(?<strong>${STRONG_CUE})|(?<medium>${MEDIUM_CUE})|(?<weak>${WEAK_CUE}))[\\s,:"“'-]*|(?<comma>,)[\\s"“'-]*`,
   'giu',
 );
-const AFTER_CUE = /^(?:'s|’s|\s+(?:said|says|wrote|writes|told|asked|replied|who|is a|was a|and his|and her|sagte|schrieb)\b|\s*,\s*(?:who|the)\b|:)/;
+const AFTER_CUE =
+  /^(?:'s|’s|\s+(?:said|says|wrote|writes|told|asked|replied|who|is a|was a|and his|and her|sagte|schrieb)\b|\s*,\s*(?:who|the)\b|:)/;
 const LOWER_AFTER_CUE =
   /(?:my name is|call me|mein name ist|ich heiße|ich heisse|dear|hi|hello)\s+([\p{Ll}][\p{L}\p{M}'-]+)(?:\s+([\p{Ll}][\p{L}\p{M}'-]+))?/dgiu;
 
@@ -45,7 +46,20 @@ const SENTENCE_BREAK = /[.!?:;\n…•|]/;
 function sentenceInitial(text: string, start: number): boolean {
   for (let i = start - 1; i >= 0; i--) {
     const c = text[i]!;
-    if (c === ' ' || c === '\t' || c === '"' || c === '“' || c === '‘' || c === "'" || c === '(' || c === '[' || c === '*' || c === '-' || c === '«' || c === '>')
+    if (
+      c === ' ' ||
+      c === '\t' ||
+      c === '"' ||
+      c === '“' ||
+      c === '‘' ||
+      c === "'" ||
+      c === '(' ||
+      c === '[' ||
+      c === '*' ||
+      c === '-' ||
+      c === '«' ||
+      c === '>'
+    )
       continue;
     return SENTENCE_BREAK.test(c);
   }
@@ -101,7 +115,13 @@ function cueBonus(text: string, start: number, end: number, cues: Map<number, nu
   return b;
 }
 
-function scoreRun(text: string, run: Tok[], honorific: boolean, next: Tok | undefined, cues: Map<number, number>): number {
+function scoreRun(
+  text: string,
+  run: Tok[],
+  honorific: boolean,
+  next: Tok | undefined,
+  cues: Map<number, number>,
+): number {
   const words = run.filter((t) => !t.initial);
   if (words.length === 0) return 0;
   const first = words[0]!;
@@ -117,7 +137,12 @@ function scoreRun(text: string, run: Tok[], honorific: boolean, next: Tok | unde
   else if (words.length >= 2) s = 0.45;
   else s = 0.25;
   const known = firstNames.has(first.lower) || lastNames.has(first.lower);
-  if (words.length === 1 && places.has(first.lower) && !known) s -= 0.3;
+  // "Google Docs", "Berlin Wall": a known place or organisation in the run makes it a thing.
+  if (
+    words.some((t) => places.has(t.lower)) &&
+    !words.some((t) => firstNames.has(t.lower) || lastNames.has(t.lower))
+  )
+    s -= 0.3;
   if (sentenceInitial(text, run[0]!.start) && !honorific) s -= words.length === 1 ? 0.1 : 0.05;
   const head = text.slice(Math.max(0, run[0]!.start - 5), run[0]!.start).toLowerCase();
   if (/\b(the|a|an)\s+$/.test(head) && !(words.length >= 2 && known)) s -= 0.2;
@@ -168,7 +193,13 @@ export function recognizePerson(text: string, opts: RecognizerOptions): PiiMatch
       if (score > 0) {
         const start = run[0]!.start;
         const end = run[run.length - 1]!.end;
-        out.push({ type: 'PERSON', start, end, score, reason: honorific ? 'honorific+name' : 'name-lexicon' });
+        out.push({
+          type: 'PERSON',
+          start,
+          end,
+          score,
+          reason: honorific ? 'honorific+name' : 'name-lexicon',
+        });
       }
       honorific = false;
       k = e + 1;
@@ -193,7 +224,9 @@ export const NLP_MAX_CHARS = 4000;
 
 function nlpPeople(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
-  const people = nlp(text).people().json({ offset: true }) as Array<{ offset?: { start: number; length: number } }>;
+  const people = nlp(text).people().json({ offset: true }) as Array<{
+    offset?: { start: number; length: number };
+  }>;
   for (const p of people) {
     if (!p.offset) continue;
     const { start, length } = p.offset;

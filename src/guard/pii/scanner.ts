@@ -27,7 +27,20 @@ const RECOGNIZERS: Array<[readonly PiiType[], Recognize]> = [
   [['PERSON'], recognizePerson],
 ];
 
-export const DEFAULT_COUNTRIES: readonly CountryCode[] = ['US', 'GB', 'DE', 'FR', 'IT', 'ES', 'NL', 'AT', 'CH', 'CA', 'AU', 'IN'];
+export const DEFAULT_COUNTRIES: readonly CountryCode[] = [
+  'US',
+  'GB',
+  'DE',
+  'FR',
+  'IT',
+  'ES',
+  'NL',
+  'AT',
+  'CH',
+  'CA',
+  'AU',
+  'IN',
+];
 
 export interface PiiScannerOptions {
   id?: string;
@@ -47,8 +60,17 @@ export function resolveOverlaps(matches: PiiMatch[], containerMin = 0.5): PiiMat
   // A confident match that contains another wins regardless of score: a street named after a
   // person is part of the address, a name inside an email address is part of the email.
   const contained = (m: PiiMatch) =>
-    matches.some((o) => o !== m && o.score >= containerMin && o.start <= m.start && o.end >= m.end && o.end - o.start > m.end - m.start);
-  const sorted = matches.filter((m) => !contained(m)).sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start));
+    matches.some(
+      (o) =>
+        o !== m &&
+        o.score >= containerMin &&
+        o.start <= m.start &&
+        o.end >= m.end &&
+        o.end - o.start > m.end - m.start,
+    );
+  const sorted = matches
+    .filter((m) => !contained(m))
+    .sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start));
   const kept: PiiMatch[] = [];
   for (const m of sorted) {
     if (kept.some((k) => m.start < k.end && k.start < m.end)) continue;
@@ -58,7 +80,12 @@ export function resolveOverlaps(matches: PiiMatch[], containerMin = 0.5): PiiMat
 }
 
 /** Runs the selected recognizers over `text`; the core of the `pii` and `secrets` scanners. */
-export function detectPii(text: string, entities: ReadonlySet<PiiType>, opts: RecognizerOptions, minScore = 0.2): PiiMatch[] {
+export function detectPii(
+  text: string,
+  entities: ReadonlySet<PiiType>,
+  opts: RecognizerOptions,
+  minScore = 0.2,
+): PiiMatch[] {
   const all: PiiMatch[] = [];
   for (const [types, recognize] of RECOGNIZERS) {
     if (!types.some((t) => entities.has(t))) continue;

@@ -9,7 +9,11 @@ import type { PiiMatch } from './types.ts';
  */
 /** Each known format with a literal that must occur for its pattern to be worth running. */
 const KNOWN: Array<[RegExp, string, string]> = [
-  [/-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g, 'pem-private-key', 'PRIVATE KEY'],
+  [
+    /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+    'pem-private-key',
+    'PRIVATE KEY',
+  ],
   [/\bsk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g, 'sk-prefix', 'sk-'],
   [/\bgh[pousr]_[A-Za-z0-9]{30,}\b/g, 'github-token', '_'],
   [/\bgithub_pat_[A-Za-z0-9_]{22,}\b/g, 'github-pat', 'github_pat_'],
@@ -23,7 +27,11 @@ const KNOWN: Array<[RegExp, string, string]> = [
   [/\bnpm_[A-Za-z0-9]{36}\b/g, 'npm-token', 'npm_'],
   [/\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\b/g, 'sendgrid-key', 'SG.'],
   [/\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, 'jwt', 'eyJ'],
-  [/\b(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?):\/\/[^\s:@/]+:([^\s@/]{3,})@/g, 'url-credentials', '://'],
+  [
+    /\b(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?):\/\/[^\s:@/]+:([^\s@/]{3,})@/g,
+    'url-credentials',
+    '://',
+  ],
 ];
 
 const LABELLED =
@@ -60,9 +68,18 @@ export function recognizeSecrets(text: string): PiiMatch[] {
     const v = m[1]!;
     const start = m.index + m[0].length - v.length;
     const strong = looksRandom(v) || (v.length >= 12 && shannonEntropy(v) >= 3.5);
-    const placeholder = /^(?:x+|\*+|\.+|<[^>]*>|\$\{?\w+\}?|your[_-]?\w*|changeme|example\w*|redacted|null|none|true|false)$/i.test(v);
+    const placeholder =
+      /^(?:x+|\*+|\.+|<[^>]*>|\$\{?\w+\}?|your[_-]?\w*|changeme|example\w*|redacted|null|none|true|false)$/i.test(
+        v,
+      );
     if (placeholder) continue;
-    out.push({ type: 'SECRET', start, end: start + v.length, score: strong ? 0.9 : 0.6, reason: 'labelled-secret' });
+    out.push({
+      type: 'SECRET',
+      start,
+      end: start + v.length,
+      score: strong ? 0.9 : 0.6,
+      reason: 'labelled-secret',
+    });
   }
   for (const m of text.matchAll(RANDOM_RUN)) {
     const v = m[0];
@@ -70,7 +87,13 @@ export function recognizeSecrets(text: string): PiiMatch[] {
     if (v.length > 200) continue;
     if (HEXISH.test(v)) {
       if (!KEY_CTX.test(before(text, m.index, 32))) continue;
-      out.push({ type: 'SECRET', start: m.index, end: m.index + v.length, score: 0.7, reason: 'hex+key-context' });
+      out.push({
+        type: 'SECRET',
+        start: m.index,
+        end: m.index + v.length,
+        score: 0.7,
+        reason: 'hex+key-context',
+      });
       continue;
     }
     if (!looksRandom(v)) continue;
