@@ -7,6 +7,7 @@ import { DEFAULT_TENANT, hashApiKey, issueKey } from './gateway/api-keys.ts';
 import { createAuth, type KeyLookupResult, type Principal } from './gateway/auth.ts';
 import { buildGateway } from './gateway/server.ts';
 import type { IngestDocumentInput, IngestService } from './gateway/services.ts';
+import type { OpenAICompatibleProvider } from './providers/openai-compatible.ts';
 import { buildProviders, type Providers, resolveModel } from './providers/registry.ts';
 import type { EmbeddingProvider } from './providers/types.ts';
 import { ingestDocuments } from './rag/ingest.ts';
@@ -51,6 +52,28 @@ export interface Keel {
   close(): Promise<void>;
 }
 
+/** How long the pass-through upstream's model list is reused, and how long it may take to answer. */
+const MODEL_LIST_TTL_MS = 60_000;
+const MODEL_LIST_TIMEOUT_MS = 3_000;
+
+/** The upstream's `/models`, fetched at most once per TTL (concurrent callers share one request). */
+function cachedModelList(provider: OpenAICompatibleProvider): () => Promise<string[]> {
+  let cached: { at: number; ids: Promise<string[]> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > MODEL_LIST_TTL_MS) {
+      const ids = provider.listModels({ signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
+      const entry = { at: now, ids };
+      // A failed listing is not cached: the next call tries again.
+      ids.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+      cached = entry;
+    }
+    return cached.ids;
+  };
+}
+
 /** Key ids seen by auth are marked used in one batched update per interval, off the request path. */
 const TOUCH_INTERVAL_MS = 30_000;
 
@@ -90,7 +113,11 @@ function toDocumentInput(d: IngestDocumentInput, i: number): DocumentInput {
 }
 
 export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {}): Promise<Keel> {
-  const db = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: opts.schema });
+  const db = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    schema: opts.schema,
+  });
   let providers: Providers | undefined;
   try {
     const tenant = await ensureTenant(db, DEFAULT_TENANT);
@@ -124,11 +151,13 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       }
       return { provider, model: provider.model };
     };
+    const listing = passthroughId ? p.openai.get(passthroughId) : undefined;
     const ai = createAiService({
       config,
       resolveChatModel,
       resolveEmbedder,
       passthrough: passthroughId ? p.chat.get(passthroughId) : undefined,
+      listPassthroughModels: listing ? cachedModelList(listing) : undefined,
       retrieve: (o) => retrieve(rag, o),
     });
 

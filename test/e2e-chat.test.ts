@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestPaths } from '../src/rag/ingest-files.ts';
 import { api, startKeel, type TestKeel } from './helpers/keel.ts';
 import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
 
@@ -62,6 +64,16 @@ describe.each(drivers)('chat end to end on $name', (driver) => {
     t = await startKeel({
       driver: driver.name,
       env: { OPENAI_API_KEY: UPSTREAM_KEY, OPENAI_BASE_URL: up.url },
+      // An app over Keel's own user documentation, as a configured (not built-in) app.
+      configure: (c) => {
+        c.apps.manual = {
+          description: '',
+          model: 'extractive',
+          collections: ['manual'],
+          topK: 6,
+          contextTokens: 3_000,
+        };
+      },
     });
     client = new OpenAI({ apiKey: t.adminKey, baseURL: t.baseURL, maxRetries: 0 });
     const res = await api(t, 'POST', '/v1/collections/default/documents', { body: { documents: DOCS } });
@@ -96,32 +108,62 @@ describe.each(drivers)('chat end to end on $name', (driver) => {
     expect(r.usage?.prompt_tokens).toBeGreaterThan(0);
   });
 
-  it.skipIf(driver.skip)('streams an app answer: content, then citations, then usage, then [DONE]', async () => {
-    const before = (await ledgerRows(t)).length;
-    const stream = await client.chat.completions.create({
-      model: 'default',
-      stream: true,
-      stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: 'How do I scale out with several replicas?' }],
+  it.skipIf(driver.skip)(
+    'streams an app answer: content, then citations, then usage, then [DONE]',
+    async () => {
+      const before = (await ledgerRows(t)).length;
+      const stream = await client.chat.completions.create({
+        model: 'default',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'How do I scale out with several replicas?' }],
+      });
+      let text = '';
+      const kinds: string[] = [];
+      let citations: Citation[] = [];
+      for await (const chunk of stream) {
+        const c = chunk as typeof chunk & { citations?: Citation[] };
+        if (c.citations) {
+          kinds.push('citations');
+          citations = c.citations;
+        } else if (c.usage) kinds.push('usage');
+        else if (c.choices[0]?.finish_reason) kinds.push('finish');
+        else kinds.push('delta');
+        text += c.choices[0]?.delta.content ?? '';
+      }
+      expect(kinds.slice(-3)).toEqual(['finish', 'citations', 'usage']);
+      expect(text).toMatch(/load balancer/);
+      expect(citations.map((c) => c.uri)).toContain('docs/deploy.md');
+      expect(citations.every((c) => text.includes(`[${c.index}]`))).toBe(true);
+      expect((await ledgerRows(t)).length).toBe(before + 1);
+    },
+  );
+
+  it.skipIf(driver.skip)('answers over docs/ through a configured app, citing the right page', async () => {
+    const summary = await ingestPaths(t.keel.rag, {
+      tenantId: t.keel.defaultTenantId,
+      collection: 'manual',
+      paths: [resolve(import.meta.dirname, '../docs')],
     });
-    let text = '';
-    const kinds: string[] = [];
-    let citations: Citation[] = [];
+    expect(summary.errors).toEqual([]);
+    expect(summary.documents).toBeGreaterThan(0);
+    const question = [{ role: 'user' as const, content: 'How do I create an API key?' }];
+    const r = await client.chat.completions.create({ model: 'manual', messages: question });
+    const cited = (r as unknown as { citations: Citation[] }).citations.map((c) => c.uri);
+    expect(cited).toContain('docs/api-keys.md');
+    expect(r.choices[0]?.message.content).toMatch(/keel keys create/);
+
+    const stream = await client.chat.completions.create({
+      model: 'manual',
+      messages: question,
+      stream: true,
+    });
+    let streamed: Citation[] = [];
     for await (const chunk of stream) {
-      const c = chunk as typeof chunk & { citations?: Citation[] };
-      if (c.citations) {
-        kinds.push('citations');
-        citations = c.citations;
-      } else if (c.usage) kinds.push('usage');
-      else if (c.choices[0]?.finish_reason) kinds.push('finish');
-      else kinds.push('delta');
-      text += c.choices[0]?.delta.content ?? '';
+      const c = (chunk as typeof chunk & { citations?: Citation[] }).citations;
+      if (c) streamed = c;
     }
-    expect(kinds.slice(-3)).toEqual(['finish', 'citations', 'usage']);
-    expect(text).toMatch(/load balancer/);
-    expect(citations.map((c) => c.uri)).toContain('docs/deploy.md');
-    expect(citations.every((c) => text.includes(`[${c.index}]`))).toBe(true);
-    expect((await ledgerRows(t)).length).toBe(before + 1);
+    expect(streamed.map((c) => c.uri)).toEqual(cited);
   });
 
   it.skipIf(driver.skip)('says plainly when the documents do not cover the question', async () => {
@@ -180,14 +222,20 @@ describe.each(drivers)('chat end to end on $name', (driver) => {
     const res = await fetch(`${t.baseURL}/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'bytes' }] }),
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'bytes' }],
+      }),
     });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const body = await res.text();
     const events = body.split('\n\n').filter(Boolean);
     expect(events.at(-1)).toBe('data: [DONE]');
     // The upstream's own ids, field order and extras (system_fingerprint) survive.
-    expect(events[0]).toMatch(/^data: \{"id":"chatcmpl-test-\d+","object":"chat.completion.chunk","created":\d+,"model":"gpt-4o-mini","system_fingerprint":null,/);
+    expect(events[0]).toMatch(
+      /^data: \{"id":"chatcmpl-test-\d+","object":"chat.completion.chunk","created":\d+,"model":"gpt-4o-mini","system_fingerprint":null,/,
+    );
   });
 
   it.skipIf(driver.skip)('writes exactly one ledger entry per completed request', async () => {
@@ -201,7 +249,10 @@ describe.each(drivers)('chat end to end on $name', (driver) => {
     for await (const _ of s) {
       // drain
     }
-    await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'API key?' }] });
+    await client.chat.completions.create({
+      model: 'default',
+      messages: [{ role: 'user', content: 'API key?' }],
+    });
     await Promise.all(
       [1, 2, 3].map(() =>
         client.chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'c' }] }),
@@ -265,7 +316,9 @@ describe('client disconnects', () => {
     const seen = up.requests[n]!;
     expect(await seen.settled).toBe('aborted');
     const row = await waitFor(async () => {
-      const rows = await t.keel.db.query<{ status: string }>("select status from usage_ledger where status = 'aborted'");
+      const rows = await t.keel.db.query<{ status: string }>(
+        "select status from usage_ledger where status = 'aborted'",
+      );
       return rows.length > 0 ? rows : undefined;
     });
     expect(row.length).toBe(1);

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeKey } from '../src/store/queries/keys.ts';
@@ -45,7 +46,9 @@ describe('gateway errors end to end', () => {
   it('401 without a key, with a bad key, in the OpenAI error shape', async () => {
     const none = await api(t, 'POST', '/v1/chat/completions', { key: null, body: { model: 'default' } });
     expect(none.status).toBe(401);
-    expect(none.body).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key', param: null } });
+    expect(none.body).toMatchObject({
+      error: { type: 'authentication_error', code: 'invalid_api_key', param: null },
+    });
 
     await expect(ask('keel_not-a-real-key')).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
     const basic = await api(t, 'GET', '/v1/models', { key: null, headers: { authorization: 'Basic abc' } });
@@ -56,7 +59,10 @@ describe('gateway errors end to end', () => {
     const k = await createKey({ role: 'member' });
     expect((await ask(k.key)).choices.length).toBe(1);
     expect((await api(t, 'DELETE', `/v1/admin/keys/${k.id}`)).status).toBe(200);
-    await expect(ask(k.key)).rejects.toMatchObject({ status: 401, message: expect.stringMatching(/revoked/) });
+    await expect(ask(k.key)).rejects.toMatchObject({
+      status: 401,
+      message: expect.stringMatching(/revoked/),
+    });
   });
 
   it('401 for a key revoked elsewhere (another replica), within the key-cache TTL', async () => {
@@ -82,7 +88,10 @@ describe('gateway errors end to end', () => {
     // Even unknown names are 403, so a restricted key cannot probe which models exist.
     await expect(ask(k.key, 'no-such-model')).rejects.toMatchObject({ status: 403 });
     expect((await ask(k.key, 'default')).model).toBe('default');
-    const emb = await api(t, 'POST', '/v1/embeddings', { key: k.key, body: { model: 'hashing', input: 'x' } });
+    const emb = await api(t, 'POST', '/v1/embeddings', {
+      key: k.key,
+      body: { model: 'hashing', input: 'x' },
+    });
     expect(emb.status).toBe(403);
   });
 
@@ -135,7 +144,10 @@ describe('gateway errors end to end', () => {
 
   it('400 for malformed JSON and for an empty body', async () => {
     const json = { 'content-type': 'application/json' };
-    const bad = await api(t, 'POST', '/v1/chat/completions', { rawBody: '{"model": "default",', headers: json });
+    const bad = await api(t, 'POST', '/v1/chat/completions', {
+      rawBody: '{"model": "default",',
+      headers: json,
+    });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'invalid_request' } });
     expect((bad.body as ErrorBody).error.message).toMatch(/JSON/);
@@ -143,6 +155,24 @@ describe('gateway errors end to end', () => {
     expect(empty.status).toBe(400);
     const none = await api(t, 'POST', '/v1/chat/completions');
     expect(none.status).toBe(400);
+  });
+
+  it('400 in the same shape for requests the HTTP parser rejects', async () => {
+    const { port } = new URL(t.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(port), '127.0.0.1', () =>
+        sock.end('GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'),
+      );
+      let out = '';
+      sock.on('data', (d) => {
+        out += d.toString();
+      });
+      sock.on('close', () => resolve(out));
+      sock.on('error', reject);
+    });
+    expect(raw.startsWith('HTTP/1.1 400')).toBe(true);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as ErrorBody;
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_request' });
   });
 
   it('413 for a body over the limit', async () => {

@@ -9,7 +9,7 @@ import {
 } from '../src/providers/openai-compatible.ts';
 import type { Db } from '../src/store/db.ts';
 import { openStore } from '../src/store/open.ts';
-import { getRunResults } from '../src/store/queries/eval.ts';
+import { getRunResults } from '../src/store/queries/eval-runs.ts';
 import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
 
 /** LLM-as-judge over a real OpenAI-wire HTTP server on loopback. */

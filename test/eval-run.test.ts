@@ -4,7 +4,8 @@ import { compareRuns, comparisonToJUnit, renderComparison } from '../src/eval/co
 import { importDatasetJsonl } from '../src/eval/datasets.ts';
 import { type AskFn, type AskResult, type Progress, runEval } from '../src/eval/runner.ts';
 import type { Db } from '../src/store/db.ts';
-import { getDatasetCases, getRun, getRunResults, listRuns } from '../src/store/queries/eval.ts';
+import { getDatasetCases } from '../src/store/queries/eval.ts';
+import { getRun, getRunResults, listRuns } from '../src/store/queries/eval-runs.ts';
 import { driverCases } from './helpers/stores.ts';
 
 /**

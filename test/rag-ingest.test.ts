@@ -79,7 +79,7 @@ async function expectConsistentStats(db: Queryable, collection: string) {
   );
   const [actual] = await db.query<{ n: number; total: number }>(
     'select count(*)::int as n, coalesce(sum(length), 0)::int as total from chunks where collection_id = $1',
-    [col?.id],
+    [col?.id ?? null],
   );
   expect(Number(col?.chunk_count)).toBe(actual?.n);
   expect(Number(col?.total_length)).toBe(actual?.total);
@@ -88,7 +88,7 @@ async function expectConsistentStats(db: Queryable, collection: string) {
      select coalesce(r.lexeme, t.lexeme) as lexeme, r.df as real, t.df as stored
      from real r full join (select lexeme, df from term_stats where collection_id = $1 and df > 0) t on t.lexeme = r.lexeme
      where r.df is distinct from t.df`,
-    [col?.id],
+    [col?.id ?? null],
   );
   expect(drift).toEqual([]);
 }
@@ -108,57 +108,67 @@ describe.each(driverCases)('RAG ingestion on $name', (driver) => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.skipIf(driver.skip)('ingests a folder, skips hidden and unsupported files, reports a broken one', async () => {
-    mkdirSync(join(dir, 'docs/sub'), { recursive: true });
-    mkdirSync(join(dir, 'docs/.git'));
-    writeFileSync(join(dir, 'docs/guide.md'), '# Guide\n\nKeel answers questions over documents.\n\n## Keys\n\nCreate a key.');
-    writeFileSync(join(dir, 'docs/sub/page.html'), '<title>Page</title><h1>Page</h1><p>Readable <b>HTML</b> text.</p>');
-    writeFileSync(join(dir, 'docs/sub/notes.txt'), 'Notes\n\nPlain text notes about budgets.');
-    writeFileSync(join(dir, 'docs/broken.txt'), Buffer.from([0x68, 0x69, 0xff, 0xfe, 0x00]));
-    writeFileSync(join(dir, 'docs/image.png'), Buffer.from([0x89, 0x50]));
-    writeFileSync(join(dir, 'docs/.hidden.md'), '# secret');
-    writeFileSync(join(dir, 'docs/.git/config.md'), '# git');
-    const progress: string[] = [];
-    const s = await ingestPaths(deps(), {
-      tenantId: TENANT,
-      collection: 'folder',
-      paths: [join(dir, 'docs'), join(dir, 'missing.md')],
-      onProgress: (p) => progress.push(`${p.status}:${p.uri.split('/').pop()}`),
-    });
-    expect(s.documents).toBe(3);
-    expect(s.unchanged).toBe(0);
-    expect(s.errors.map((e) => [e.uri.split('/').pop(), e.message])).toEqual([
-      ['missing.md', 'no such file or directory'],
-      ['broken.txt', 'content is not valid UTF-8 text'],
-    ]);
-    expect(s.skippedFiles.map((f) => [f.uri.split('/').pop(), f.reason]).sort()).toEqual([
-      ['.git', 'hidden'],
-      ['.hidden.md', 'hidden'],
-      ['image.png', 'unsupported file type ".png"'],
-    ]);
-    expect(s.skipped).toBe(3);
-    expect(progress).toContain('ingested:guide.md');
-    expect(progress).toContain('failed:broken.txt');
-    const rows = await chunkRows(db, 'folder');
-    expect(s.chunks).toBe(rows.length);
-    const texts = rows.map((r) => r.text).join('\n');
-    expect(texts).toContain('Readable HTML text.');
-    expect(texts).not.toMatch(/<|secret/);
-    const [page] = await db.query<{ title: string; uri: string }>(
-      "select title, uri from documents where external_id like '%page.html'",
-    );
-    expect(page?.title).toBe('Page');
-    await expectConsistentStats(db, 'folder');
-    // The collection was created with the embedder's name, dimension and its partial HNSW index.
-    const [col] = await db.query<{ id: string; embedder: string; dimensions: number }>(
-      "select id, embedder, dimensions from collections where name = 'folder'",
-    );
-    expect(col).toMatchObject({ embedder: 'hashing', dimensions: 512 });
-    const idx = await db.query<{ indexdef: string }>('select indexdef from pg_indexes where indexname = $1', [
-      `chunks_hnsw_${col?.id}`,
-    ]);
-    expect(idx[0]?.indexdef).toMatch(/hnsw .*vector\(512\).*vector_cosine_ops.*WHERE \(collection_id = /);
-  });
+  it.skipIf(driver.skip)(
+    'ingests a folder, skips hidden and unsupported files, reports a broken one',
+    async () => {
+      mkdirSync(join(dir, 'docs/sub'), { recursive: true });
+      mkdirSync(join(dir, 'docs/.git'));
+      writeFileSync(
+        join(dir, 'docs/guide.md'),
+        '# Guide\n\nKeel answers questions over documents.\n\n## Keys\n\nCreate a key.',
+      );
+      writeFileSync(
+        join(dir, 'docs/sub/page.html'),
+        '<title>Page</title><h1>Page</h1><p>Readable <b>HTML</b> text.</p>',
+      );
+      writeFileSync(join(dir, 'docs/sub/notes.txt'), 'Notes\n\nPlain text notes about budgets.');
+      writeFileSync(join(dir, 'docs/broken.txt'), Buffer.from([0x68, 0x69, 0xff, 0xfe, 0x00]));
+      writeFileSync(join(dir, 'docs/image.png'), Buffer.from([0x89, 0x50]));
+      writeFileSync(join(dir, 'docs/.hidden.md'), '# secret');
+      writeFileSync(join(dir, 'docs/.git/config.md'), '# git');
+      const progress: string[] = [];
+      const s = await ingestPaths(deps(), {
+        tenantId: TENANT,
+        collection: 'folder',
+        paths: [join(dir, 'docs'), join(dir, 'missing.md')],
+        onProgress: (p) => progress.push(`${p.status}:${p.uri.split('/').pop()}`),
+      });
+      expect(s.documents).toBe(3);
+      expect(s.unchanged).toBe(0);
+      expect(s.errors.map((e) => [e.uri.split('/').pop(), e.message])).toEqual([
+        ['missing.md', 'no such file or directory'],
+        ['broken.txt', 'content is not valid UTF-8 text'],
+      ]);
+      expect(s.skippedFiles.map((f) => [f.uri.split('/').pop(), f.reason]).sort()).toEqual([
+        ['.git', 'hidden'],
+        ['.hidden.md', 'hidden'],
+        ['image.png', 'unsupported file type ".png"'],
+      ]);
+      expect(s.skipped).toBe(3);
+      expect(progress).toContain('ingested:guide.md');
+      expect(progress).toContain('failed:broken.txt');
+      const rows = await chunkRows(db, 'folder');
+      expect(s.chunks).toBe(rows.length);
+      const texts = rows.map((r) => r.text).join('\n');
+      expect(texts).toContain('Readable HTML text.');
+      expect(texts).not.toMatch(/<|secret/);
+      const [page] = await db.query<{ title: string; uri: string }>(
+        "select title, uri from documents where external_id like '%page.html'",
+      );
+      expect(page?.title).toBe('Page');
+      await expectConsistentStats(db, 'folder');
+      // The collection was created with the embedder's name, dimension and its partial HNSW index.
+      const [col] = await db.query<{ id: string; embedder: string; dimensions: number }>(
+        "select id, embedder, dimensions from collections where name = 'folder'",
+      );
+      expect(col).toMatchObject({ embedder: 'hashing', dimensions: 512 });
+      const idx = await db.query<{ indexdef: string }>(
+        'select indexdef from pg_indexes where indexname = $1',
+        [`chunks_hnsw_${col?.id}`],
+      );
+      expect(idx[0]?.indexdef).toMatch(/hnsw .*vector\(512\).*vector_cosine_ops.*WHERE \(collection_id = /);
+    },
+  );
 
   it.skipIf(driver.skip)('re-ingesting unchanged documents writes nothing', async () => {
     const docs = [doc('a', '# A\n\nAlpha text.'), doc('b', '# B\n\nBeta text.', { metadata: { team: 'x' } })];
@@ -168,7 +178,11 @@ describe.each(driverCases)('RAG ingestion on $name', (driver) => {
     const embedder = new FailingEmbedder('never-matches');
     const s = await ingestDocuments(
       { db: counting, embedder, rag: RAG },
-      { tenantId: TENANT, collection: 'same', documents: [doc('b', '# B\n\nBeta text.', { metadata: { team: 'x' } }), docs[0] as DocumentInput] },
+      {
+        tenantId: TENANT,
+        collection: 'same',
+        documents: [doc('b', '# B\n\nBeta text.', { metadata: { team: 'x' } }), docs[0] as DocumentInput],
+      },
     );
     expect(s).toMatchObject({ documents: 0, chunks: 0, unchanged: 2, errors: [] });
     expect(counting.transactions).toBe(0);
@@ -176,84 +190,101 @@ describe.each(driverCases)('RAG ingestion on $name', (driver) => {
     expect(await chunkRows(db, 'same')).toEqual(before);
   });
 
-  it.skipIf(driver.skip)('a changed document replaces its chunks and keeps the statistics exact', async () => {
-    const long = Array.from({ length: 30 }, (_, i) => `Sentence ${i} about gateways and budgets.`).join(' ');
-    await ingestDocuments(deps(), {
-      tenantId: TENANT,
-      collection: 'change',
-      documents: [doc('x', `# X\n\n${long}`), doc('y', '# Y\n\nStable.')],
-    });
-    const before = await chunkRows(db, 'change');
-    expect(before.filter((r) => r.external_id === 'x').length).toBeGreaterThan(1);
-    const s = await ingestDocuments(deps(), {
-      tenantId: TENANT,
-      collection: 'change',
-      documents: [doc('x', '# X\n\nRewritten: now about telescopes.'), doc('y', '# Y\n\nStable.')],
-    });
-    expect(s).toMatchObject({ documents: 1, chunks: 1, unchanged: 1 });
-    const after = await chunkRows(db, 'change');
-    const x = after.filter((r) => r.external_id === 'x');
-    expect(x.map((r) => r.text)).toEqual(['Rewritten: now about telescopes.']);
-    expect(after.filter((r) => r.external_id === 'y')).toEqual(before.filter((r) => r.external_id === 'y'));
-    await expectConsistentStats(db, 'change');
-    const [d] = await db.query<{ n: number; chunk_count: number }>(
-      "select count(*)::int as n, max(d.chunk_count) as chunk_count from documents d join collections c on c.id = d.collection_id where c.name = 'change' and d.external_id = 'x'",
-    );
-    expect(d).toEqual({ n: 1, chunk_count: 1 });
-    // Metadata changes count as changes too, and reach the chunks.
-    await ingestDocuments(deps(), {
-      tenantId: TENANT,
-      collection: 'change',
-      documents: [doc('y', '# Y\n\nStable.', { metadata: { tag: 'new' } })],
-    });
-    const meta = await db.query<{ metadata: unknown }>(
-      "select c.metadata from chunks c join documents d on d.id = c.document_id where d.external_id = 'y' and d.uri = 'mem://y'",
-    );
-    expect(meta.map((m) => m.metadata)).toContainEqual({ tag: 'new' });
-  });
-
-  it.skipIf(driver.skip)('an embedding failure on one document leaves nothing of it and the rest go in', async () => {
-    const embedder = new FailingEmbedder('EXPLODE');
-    const s = await ingestDocuments(
-      { db, embedder, rag: RAG },
-      {
+  it.skipIf(driver.skip)(
+    'a changed document replaces its chunks and keeps the statistics exact',
+    async () => {
+      const long = Array.from({ length: 30 }, (_, i) => `Sentence ${i} about gateways and budgets.`).join(
+        ' ',
+      );
+      await ingestDocuments(deps(), {
         tenantId: TENANT,
-        collection: 'embedfail',
-        documents: [doc('1', '# One\n\nFirst.'), doc('2', '# Two\n\nEXPLODE here.'), doc('3', '# Three\n\nThird.')],
-      },
-    );
-    expect(s.documents).toBe(2);
-    expect(s.errors).toEqual([{ uri: 'mem://2', message: 'embedding failed: upstream embedding service exploded' }]);
-    const rows = await chunkRows(db, 'embedfail');
-    expect([...new Set(rows.map((r) => r.external_id))]).toEqual(['1', '3']);
-    const docs = await db.query("select external_id from documents where external_id = '2'");
-    expect(docs).toEqual([]);
-    await expectConsistentStats(db, 'embedfail');
-  });
+        collection: 'change',
+        documents: [doc('x', `# X\n\n${long}`), doc('y', '# Y\n\nStable.')],
+      });
+      const before = await chunkRows(db, 'change');
+      expect(before.filter((r) => r.external_id === 'x').length).toBeGreaterThan(1);
+      const s = await ingestDocuments(deps(), {
+        tenantId: TENANT,
+        collection: 'change',
+        documents: [doc('x', '# X\n\nRewritten: now about telescopes.'), doc('y', '# Y\n\nStable.')],
+      });
+      expect(s).toMatchObject({ documents: 1, chunks: 1, unchanged: 1 });
+      const after = await chunkRows(db, 'change');
+      const x = after.filter((r) => r.external_id === 'x');
+      expect(x.map((r) => r.text)).toEqual(['Rewritten: now about telescopes.']);
+      expect(after.filter((r) => r.external_id === 'y')).toEqual(before.filter((r) => r.external_id === 'y'));
+      await expectConsistentStats(db, 'change');
+      const [d] = await db.query<{ n: number; chunk_count: number }>(
+        "select count(*)::int as n, max(d.chunk_count) as chunk_count from documents d join collections c on c.id = d.collection_id where c.name = 'change' and d.external_id = 'x'",
+      );
+      expect(d).toEqual({ n: 1, chunk_count: 1 });
+      // Metadata changes count as changes too, and reach the chunks.
+      await ingestDocuments(deps(), {
+        tenantId: TENANT,
+        collection: 'change',
+        documents: [doc('y', '# Y\n\nStable.', { metadata: { tag: 'new' } })],
+      });
+      const meta = await db.query<{ metadata: unknown }>(
+        "select c.metadata from chunks c join documents d on d.id = c.document_id where d.external_id = 'y' and d.uri = 'mem://y'",
+      );
+      expect(meta.map((m) => m.metadata)).toContainEqual({ tag: 'new' });
+    },
+  );
 
-  it.skipIf(driver.skip)('a store failure mid-document rolls it back whole, keeping its previous version', async () => {
-    await ingestDocuments(deps(), {
-      tenantId: TENANT,
-      collection: 'txfail',
-      documents: [doc('p', '# P\n\nOld p.'), doc('q', '# Q\n\nOld q.'), doc('r', '# R\n\nOld r.')],
-    });
-    const before = await chunkRows(db, 'txfail');
-    const bad = failingDb(db, 'BOOM');
-    const s = await ingestDocuments(
-      { db: bad, embedder: new HashingEmbedder(), rag: RAG },
-      {
+  it.skipIf(driver.skip)(
+    'an embedding failure on one document leaves nothing of it and the rest go in',
+    async () => {
+      const embedder = new FailingEmbedder('EXPLODE');
+      const s = await ingestDocuments(
+        { db, embedder, rag: RAG },
+        {
+          tenantId: TENANT,
+          collection: 'embedfail',
+          documents: [
+            doc('1', '# One\n\nFirst.'),
+            doc('2', '# Two\n\nEXPLODE here.'),
+            doc('3', '# Three\n\nThird.'),
+          ],
+        },
+      );
+      expect(s.documents).toBe(2);
+      expect(s.errors).toEqual([
+        { uri: 'mem://2', message: 'embedding failed: upstream embedding service exploded' },
+      ]);
+      const rows = await chunkRows(db, 'embedfail');
+      expect([...new Set(rows.map((r) => r.external_id))]).toEqual(['1', '3']);
+      const docs = await db.query("select external_id from documents where external_id = '2'");
+      expect(docs).toEqual([]);
+      await expectConsistentStats(db, 'embedfail');
+    },
+  );
+
+  it.skipIf(driver.skip)(
+    'a store failure mid-document rolls it back whole, keeping its previous version',
+    async () => {
+      await ingestDocuments(deps(), {
         tenantId: TENANT,
         collection: 'txfail',
-        documents: [doc('p', '# P\n\nNew p.'), doc('q', '# Q\n\nNew q BOOM.'), doc('r', '# R\n\nNew r.')],
-      },
-    );
-    expect(s.documents).toBe(2);
-    expect(s.errors).toEqual([{ uri: 'mem://q', message: 'disk full (injected)' }]);
-    const after = await chunkRows(db, 'txfail');
-    expect(after.find((r) => r.external_id === 'q')).toEqual(before.find((r) => r.external_id === 'q'));
-    expect(after.map((r) => r.text)).toEqual(['New p.', 'Old q.', 'New r.']);
-    await expectConsistentStats(db, 'txfail');
-  });
+        documents: [doc('p', '# P\n\nOld p.'), doc('q', '# Q\n\nOld q.'), doc('r', '# R\n\nOld r.')],
+      });
+      const before = await chunkRows(db, 'txfail');
+      const bad = failingDb(db, 'BOOM');
+      const s = await ingestDocuments(
+        { db: bad, embedder: new HashingEmbedder(), rag: RAG },
+        {
+          tenantId: TENANT,
+          collection: 'txfail',
+          documents: [doc('p', '# P\n\nNew p.'), doc('q', '# Q\n\nNew q BOOM.'), doc('r', '# R\n\nNew r.')],
+        },
+      );
+      expect(s.documents).toBe(2);
+      expect(s.errors).toEqual([{ uri: 'mem://q', message: 'disk full (injected)' }]);
+      const after = await chunkRows(db, 'txfail');
+      expect(after.find((r) => r.external_id === 'q')).toEqual(before.find((r) => r.external_id === 'q'));
+      expect(after.map((r) => r.text)).toEqual(['New p.', 'Old q.', 'New r.']);
+      await expectConsistentStats(db, 'txfail');
+    },
+  );
 
   it.skipIf(driver.skip)('ingests a JSONL corpus keeping each document id, reporting bad lines', async () => {
     const file = join(dir, 'corpus.jsonl');

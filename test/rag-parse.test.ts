@@ -122,7 +122,9 @@ describe('text parser and decoding', () => {
   });
 
   it('decodes UTF-8 bytes and rejects invalid or binary content with a typed error', () => {
-    expect(parseDocument('txt', Buffer.from('\uFEFFcafé\r\nbar', 'utf8')).sections[0]?.text).toBe('café\nbar');
+    expect(parseDocument('txt', Buffer.from('\uFEFFcafé\r\nbar', 'utf8')).sections[0]?.text).toBe(
+      'café\nbar',
+    );
     const bad = () => parseDocument('txt', Buffer.from([0x61, 0xff, 0xfe, 0x62]));
     expect(bad).toThrow(KeelError);
     expect(bad).toThrow(/not valid UTF-8/);
@@ -152,7 +154,10 @@ describe('chunker', () => {
   const doc = {
     title: 'Big',
     sections: [
-      { headingPath: ['Big', 'Part one'], text: [paragraph(0, 3), paragraph(100, 60), paragraph(200, 4)].join('\n\n') },
+      {
+        headingPath: ['Big', 'Part one'],
+        text: [paragraph(0, 3), paragraph(100, 60), paragraph(200, 4)].join('\n\n'),
+      },
       { headingPath: ['Big', 'Part two'], text: `${'x'.repeat(4000)}\n\nshort tail` },
       { headingPath: ['Big', 'Part three'], text: 'Tiny section.' },
     ],
@@ -193,9 +198,20 @@ describe('chunker', () => {
   it('splits a run without breaks by tokens and keeps short documents whole', () => {
     const two = chunks.filter((c) => c.heading === 'Big > Part two');
     expect(two.length).toBeGreaterThan(2);
-    expect(two.map((c) => c.text).join('').replace(/[^x]/g, '').length).toBeGreaterThanOrEqual(4000);
+    expect(
+      two
+        .map((c) => c.text)
+        .join('')
+        .replace(/[^x]/g, '').length,
+    ).toBeGreaterThanOrEqual(4000);
     expect(chunkDocument({ title: 't', sections: [{ headingPath: [], text: 'one\n\ntwo' }] })).toEqual([
-      { position: 0, headingPath: [], heading: '', text: 'one\n\ntwo', tokenCount: countTokens('one\n\ntwo') },
+      {
+        position: 0,
+        headingPath: [],
+        heading: '',
+        text: 'one\n\ntwo',
+        tokenCount: countTokens('one\n\ntwo'),
+      },
     ]);
   });
 });

@@ -54,7 +54,14 @@ function loadTopics(): Topic[] {
 
 interface DriverResult {
   driver: string;
-  ingest: { documents: number; chunks: number; errors: number; seconds: number; docsPerSec: number; chunksPerSec: number };
+  ingest: {
+    documents: number;
+    chunks: number;
+    errors: number;
+    seconds: number;
+    docsPerSec: number;
+    chunksPerSec: number;
+  };
   reingest: { unchanged: number; seconds: number };
   modes: Record<string, { map: number; ndcg10: number; p50ms: number; p95ms: number }>;
 }
@@ -91,7 +98,13 @@ async function runDriver(name: string, db: Db, topics: Topic[]): Promise<DriverR
     let map = 0;
     let ndcg = 0;
     for (const t of topics) {
-      const hits = await retrieve(deps, { tenantId: TENANT, collections: ['cacm'], query: t.text, topK: EVAL_DEPTH, mode });
+      const hits = await retrieve(deps, {
+        tenantId: TENANT,
+        collections: ['cacm'],
+        query: t.text,
+        topK: EVAL_DEPTH,
+        mode,
+      });
       const ranked = documentRanking(hits.map((h) => h.externalId));
       map += averagePrecision(ranked, t.relevant);
       ndcg += ndcgAt(ranked, t.relevant, 10);
@@ -100,7 +113,13 @@ async function runDriver(name: string, db: Db, topics: Topic[]): Promise<DriverR
     for (let round = 0; round <= LATENCY_ROUNDS; round++) {
       for (const t of topics) {
         const s = performance.now();
-        await retrieve(deps, { tenantId: TENANT, collections: ['cacm'], query: t.text, topK: LATENCY_TOP_K, mode });
+        await retrieve(deps, {
+          tenantId: TENANT,
+          collections: ['cacm'],
+          query: t.text,
+          topK: LATENCY_TOP_K,
+          mode,
+        });
         // Round 0 warms caches and JIT; it is not counted.
         if (round > 0) latencies.push(performance.now() - s);
       }
@@ -186,7 +205,10 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `retrieval-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), dataset: 'cacm', topics: topics.length, results }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), dataset: 'cacm', topics: topics.length, results }, null, 2)}\n`,
+  );
   console.log(`results written to ${file}`);
 }
 

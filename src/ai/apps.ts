@@ -17,7 +17,11 @@ export const DEFAULT_APP: Readonly<AppConfig> = Object.freeze({
 });
 
 export function resolveApp(config: KeelConfig, name: string): ResolvedApp | undefined {
-  const app = Object.hasOwn(config.apps, name) ? config.apps[name] : name === 'default' ? DEFAULT_APP : undefined;
+  const app = Object.hasOwn(config.apps, name)
+    ? config.apps[name]
+    : name === 'default'
+      ? DEFAULT_APP
+      : undefined;
   return app ? { ...app, collections: [...app.collections], name } : undefined;
 }
 

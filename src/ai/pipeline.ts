@@ -63,7 +63,12 @@ export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<
   let missing = false;
   if (query.trim() && app.collections.length > 0) {
     try {
-      hits = await retrieve({ tenantId: input.tenantId, collections: app.collections, query, topK: app.topK });
+      hits = await retrieve({
+        tenantId: input.tenantId,
+        collections: app.collections,
+        query,
+        topK: app.topK,
+      });
     } catch (e) {
       // A tenant that has not ingested into the app's collections yet simply has no documents:
       // the answer says nothing was found instead of failing the request.

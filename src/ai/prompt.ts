@@ -23,7 +23,8 @@ const NO_SOURCES =
   'No document matched this question. Say that the available documents do not cover it; do not guess.';
 
 function sourceBlock(index: number, title: string, uri: string, text: string): string {
-  const head = uri && uri !== title ? `[${index}] ${title || uri} (${uri})` : `[${index}] ${title || 'Untitled'}`;
+  const head =
+    uri && uri !== title ? `[${index}] ${title || uri} (${uri})` : `[${index}] ${title || 'Untitled'}`;
   return `${head}\n${text}`;
 }
 
@@ -83,7 +84,8 @@ export function contentText(content: string | ContentPart[] | null | undefined):
   if (typeof content === 'string') return content;
   if (!content) return '';
   let out = '';
-  for (const p of content) if (p.type === 'text' && typeof p.text === 'string') out += (out ? '\n' : '') + p.text;
+  for (const p of content)
+    if (p.type === 'text' && typeof p.text === 'string') out += (out ? '\n' : '') + p.text;
   return out;
 }
 

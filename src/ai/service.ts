@@ -44,8 +44,11 @@ export interface AiService {
   resolveChat(model: string): ChatTarget;
   startChat(target: ChatTarget, input: ChatInput): Promise<ChatRun>;
   resolveEmbedder(model: string): EmbedderTarget;
-  /** Apps, aliases and built-in models a client can name (pass-through names are open-ended). */
-  models(): ModelInfo[];
+  /**
+   * Apps, aliases and built-in models a client can name, then the pass-through upstream's own
+   * models when it lists them (best effort: an upstream that fails to answer is left out).
+   */
+  models(): Promise<ModelInfo[]>;
 }
 
 export interface AiServiceDeps {
@@ -55,6 +58,8 @@ export interface AiServiceDeps {
   resolveEmbedder(ref: string): EmbedderTarget | undefined;
   /** The provider that takes models nobody else claims (`config.passthroughProvider`). */
   passthrough: ChatProvider | undefined;
+  /** The pass-through upstream's model ids (cached by the caller); absent when it cannot list them. */
+  listPassthroughModels?: (() => Promise<string[]>) | undefined;
   retrieve: RetrieveFn;
 }
 
@@ -74,19 +79,33 @@ export function createAiService(deps: AiServiceDeps): AiService {
     if (app) {
       const target = deps.resolveChatModel(app.model);
       if (!target) {
-        throw new KeelError('config_invalid', `App '${name}' uses model '${app.model}', which no provider serves`);
+        throw new KeelError(
+          'config_invalid',
+          `App '${name}' uses model '${app.model}', which no provider serves`,
+        );
       }
       return { kind: 'app', name, app, target };
     }
     const direct = deps.resolveChatModel(name);
-    if (direct) return { kind: 'model', name, target: direct, forwardRaw: forwardsRaw(direct.provider), passthrough: false };
+    if (direct)
+      return {
+        kind: 'model',
+        name,
+        target: direct,
+        forwardRaw: forwardsRaw(direct.provider),
+        passthrough: false,
+      };
     if (deps.passthrough) {
       const target = { provider: deps.passthrough, model: name };
       return { kind: 'model', name, target, forwardRaw: forwardsRaw(deps.passthrough), passthrough: true };
     }
-    throw new KeelError('model_not_found', `The model '${name}' does not exist (no app, alias or provider model)`, {
-      param: 'model',
-    });
+    throw new KeelError(
+      'model_not_found',
+      `The model '${name}' does not exist (no app, alias or provider model)`,
+      {
+        param: 'model',
+      },
+    );
   };
 
   return {
@@ -134,12 +153,14 @@ export function createAiService(deps: AiServiceDeps): AiService {
     resolveEmbedder(name) {
       const t = deps.resolveEmbedder(name);
       if (!t) {
-        throw new KeelError('model_not_found', `The embedding model '${name}' does not exist`, { param: 'model' });
+        throw new KeelError('model_not_found', `The embedding model '${name}' does not exist`, {
+          param: 'model',
+        });
       }
       return t;
     },
 
-    models() {
+    async models() {
       const out: ModelInfo[] = listApps(config).map((a) => ({
         id: a.name,
         kind: 'app',
@@ -152,7 +173,14 @@ export function createAiService(deps: AiServiceDeps): AiService {
       for (const [id, p] of Object.entries(config.providers)) {
         if (p.type === 'extractive') out.push({ id, kind: 'model', ownedBy: 'keel' });
       }
-      if (!out.some((m) => m.id === 'extractive')) out.push({ id: 'extractive', kind: 'model', ownedBy: 'keel' });
+      if (!out.some((m) => m.id === 'extractive'))
+        out.push({ id: 'extractive', kind: 'model', ownedBy: 'keel' });
+      if (deps.passthrough && deps.listPassthroughModels) {
+        const known = new Set(out.map((m) => m.id));
+        const ownedBy = deps.passthrough.id;
+        const upstream = await deps.listPassthroughModels().catch(() => [] as string[]);
+        for (const id of upstream) if (!known.has(id)) out.push({ id, kind: 'model', ownedBy });
+      }
       return out;
     },
   };

@@ -51,7 +51,9 @@ export interface IssuedKey {
 
 /** Creates a key (and its tenant if needed) in one transaction; the secret is returned, never stored. */
 export async function issueKey(db: Db, input: IssueKeyInput, secret?: string): Promise<IssuedKey> {
-  const g = secret ? { key: secret, hash: hashApiKey(secret), prefix: displayPrefix(secret) } : generateApiKey();
+  const g = secret
+    ? { key: secret, hash: hashApiKey(secret), prefix: displayPrefix(secret) }
+    : generateApiKey();
   const info = await db.transaction(async (tx) => {
     const tenant = await ensureTenant(tx, input.tenant ?? DEFAULT_TENANT);
     return insertKey(tx, {

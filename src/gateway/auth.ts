@@ -125,7 +125,7 @@ export function createAuth(opts: AuthOptions): Auth {
 
   return {
     authenticate,
-    hook(req, reply, done) {
+    hook(req, _reply, done) {
       let result: Promise<Principal> | Principal;
       try {
         result = authenticate(req.headers.authorization);
@@ -146,7 +146,6 @@ export function createAuth(opts: AuthOptions): Auth {
         req.principal = result;
         done();
       }
-      void reply;
     },
     invalidateKey(keyId) {
       for (const [hash, e] of cache) if (e.principal?.keyId === keyId) cache.delete(hash);

@@ -40,7 +40,9 @@ function completionBody(acct: RequestAccount, c: CollectedCompletion): Record<st
       prompt_tokens: u.promptTokens,
       completion_tokens: u.completionTokens,
       total_tokens: u.totalTokens,
-      ...(u.cachedPromptTokens === undefined ? {} : { prompt_tokens_details: { cached_tokens: u.cachedPromptTokens } }),
+      ...(u.cachedPromptTokens === undefined
+        ? {}
+        : { prompt_tokens_details: { cached_tokens: u.cachedPromptTokens } }),
     },
   };
   if (run.app !== null) body.citations = citationsFor(run.sources, c.text);
@@ -52,7 +54,11 @@ function completionBody(acct: RequestAccount, c: CollectedCompletion): Record<st
  * forwards the upstream's body verbatim when it reported usage (else Keel rebuilds it, with usage).
  * The usage entry is committed before the body is sent.
  */
-export async function sendJsonCompletion(acct: RequestAccount, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+export async function sendJsonCompletion(
+  acct: RequestAccount,
+  reply: FastifyReply,
+  signal: AbortSignal,
+): Promise<void> {
   const run = acct.run!;
   const seen: { raw: string | undefined } = { raw: undefined };
   let c: CollectedCompletion;
@@ -66,7 +72,9 @@ export async function sendJsonCompletion(acct: RequestAccount, reply: FastifyRep
       return;
     }
     const err = toHttpError(e);
-    await acct.commit('error').catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
+    await acct
+      .commit('error')
+      .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
     acct.trace('error', err.status, err);
     throw err;
   }
@@ -75,7 +83,9 @@ export async function sendJsonCompletion(acct: RequestAccount, reply: FastifyRep
   try {
     await acct.commit('ok');
   } catch (e) {
-    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', { cause: e });
+    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', {
+      cause: e,
+    });
     acct.trace('error', err.status, err);
     throw err;
   }

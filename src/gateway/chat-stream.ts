@@ -13,7 +13,10 @@ export interface StreamOptions {
 }
 
 export function usageJson(u: Usage): string {
-  const cached = u.cachedPromptTokens === undefined ? '' : `,"prompt_tokens_details":{"cached_tokens":${u.cachedPromptTokens}}`;
+  const cached =
+    u.cachedPromptTokens === undefined
+      ? ''
+      : `,"prompt_tokens_details":{"cached_tokens":${u.cachedPromptTokens}}`;
   return `{"prompt_tokens":${u.promptTokens},"completion_tokens":${u.completionTokens},"total_tokens":${u.totalTokens}${cached}}`;
 }
 
@@ -28,7 +31,9 @@ async function failBeforeHeaders(acct: RequestAccount, reply: FastifyReply, e: u
     return;
   }
   const err = toHttpError(e);
-  await acct.commit('error').catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
+  await acct
+    .commit('error')
+    .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
   acct.trace('error', err.status, err);
   throw err;
 }
@@ -38,7 +43,11 @@ async function failBeforeHeaders(acct: RequestAccount, reply: FastifyReply, e: u
  * fails before answering still gets a proper HTTP status. The usage entry is committed before the
  * final `[DONE]`; a failure after headers ends the stream with an in-band error event.
  */
-export async function streamCompletion(acct: RequestAccount, reply: FastifyReply, opts: StreamOptions): Promise<void> {
+export async function streamCompletion(
+  acct: RequestAccount,
+  reply: FastifyReply,
+  opts: StreamOptions,
+): Promise<void> {
   const run = acct.run!;
   const it = run.parts[Symbol.asyncIterator]();
   let first: IteratorResult<StreamPart>;
@@ -50,7 +59,9 @@ export async function streamCompletion(acct: RequestAccount, reply: FastifyReply
   const w = new SseWriter(reply);
   let tail: string;
   try {
-    tail = run.forwardRaw ? await pumpRaw(acct, w, it, first, opts) : await pumpSerialised(acct, w, it, first, opts);
+    tail = run.forwardRaw
+      ? await pumpRaw(acct, w, it, first, opts)
+      : await pumpSerialised(acct, w, it, first, opts);
   } catch (e) {
     if (opts.signal.aborted || w.closed) {
       acct.commit('aborted').catch((err: unknown) => reply.log.error({ err }, 'usage ledger write failed'));
@@ -58,7 +69,9 @@ export async function streamCompletion(acct: RequestAccount, reply: FastifyReply
       return;
     }
     const err = toHttpError(e);
-    await acct.commit('error').catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
+    await acct
+      .commit('error')
+      .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
     acct.trace('error', 200, err);
     w.fail(err);
     return;
@@ -70,7 +83,9 @@ export async function streamCompletion(acct: RequestAccount, reply: FastifyReply
     await acct.commit('ok');
   } catch (e) {
     reply.log.error({ err: e }, 'usage ledger write failed');
-    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', { cause: e });
+    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', {
+      cause: e,
+    });
     acct.trace('error', 200, err);
     w.fail(err);
     return;

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
 import { KeelError, toKeelError } from '../errors.ts';
@@ -79,4 +80,29 @@ export function errorHandler(e: FastifyError, _req: FastifyRequest, reply: Fasti
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): void {
   sendError(reply, new KeelError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`));
+}
+
+/**
+ * Requests Node's HTTP parser rejects never reach Fastify's routing; they still get the OpenAI
+ * error shape (408 timeout, 431 oversized headers, else 400), written straight to the socket.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text, e] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', new KeelError('invalid_request', 'Request timed out', { status: 408 })]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [
+            431,
+            'Request Header Fields Too Large',
+            new KeelError('invalid_request', 'Request headers are too large', { status: 431 }),
+          ]
+        : [400, 'Bad Request', new KeelError('invalid_request', 'Malformed HTTP request')];
+  const body = JSON.stringify(e.toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

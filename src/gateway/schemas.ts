@@ -18,7 +18,10 @@ const ToolCallSchema = z.object({
 export const ChatMessageSchema = z.looseObject({
   role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']),
   content: z
-    .union([z.string(), z.array(ContentPartSchema), z.null()], 'expected a string, an array of content parts, or null')
+    .union(
+      [z.string(), z.array(ContentPartSchema), z.null()],
+      'expected a string, an array of content parts, or null',
+    )
     .optional(),
   name: z.string().optional(),
   tool_calls: z.array(ToolCallSchema).optional(),
@@ -44,8 +47,11 @@ export const ChatCompletionBodySchema = z.looseObject({
   top_p: z.number().min(0).max(1).nullable().optional(),
   max_tokens: z.number().int().positive().nullable().optional(),
   max_completion_tokens: z.number().int().positive().nullable().optional(),
-  n: z.literal(1, 'only n = 1 is supported').nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
   tools: z.array(ToolSchema).optional(),
   tool_choice: z.unknown().optional(),
   response_format: z
@@ -65,7 +71,9 @@ export const EmbeddingsBodySchema = z.looseObject({
   model: z.string().min(1),
   input: z.union([
     z.string(),
-    z.array(z.string(), 'input must be a string or an array of strings (token arrays are not supported)').min(1),
+    z
+      .array(z.string(), 'input must be a string or an array of strings (token arrays are not supported)')
+      .min(1),
   ]),
   encoding_format: z.enum(['float', 'base64']).optional(),
   dimensions: z.number().int().positive().optional(),
@@ -110,7 +118,10 @@ export type IngestBody = z.infer<typeof IngestBodySchema>;
 /** Parses `value` or throws a 400 `KeelError` naming the first bad field in `param`. */
 export function parseBody<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   if (value === undefined || value === null) {
-    throw new KeelError('invalid_request', 'A JSON request body is required (Content-Type: application/json)');
+    throw new KeelError(
+      'invalid_request',
+      'A JSON request body is required (Content-Type: application/json)',
+    );
   }
   const r = schema.safeParse(value);
   if (!r.success) throw fromZodError(r.error);

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { KeelConfig } from '../config/schema.ts';
 import type { Db } from '../store/db.ts';
 import type { Auth } from './auth.ts';
-import { errorHandler, notFoundHandler, sendError } from './errors.ts';
+import { clientErrorHandler, errorHandler, notFoundHandler, sendError } from './errors.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { embeddingRoutes } from './routes/embeddings.ts';
@@ -51,6 +51,7 @@ export function buildGateway(deps: GatewayDeps, opts: GatewayOptions = {}): Fast
     genReqId: requestId,
     // Lets `close()` finish while idle keep-alive sockets are open; streams in flight may finish.
     forceCloseConnections: 'idle',
+    clientErrorHandler,
     frameworkErrors: (err, req, reply) => {
       // Raised before the onRequest hooks run, so the request id header is set here.
       reply.header('x-request-id', req.id);

@@ -21,7 +21,10 @@ describe('HashingEmbedder', () => {
   });
 
   it('returns unit vectors of the configured dimension', async () => {
-    const { vectors, usage } = await new HashingEmbedder({ dimensions: 64 }).embed(['one two three', 'vector']);
+    const { vectors, usage } = await new HashingEmbedder({ dimensions: 64 }).embed([
+      'one two three',
+      'vector',
+    ]);
     for (const v of vectors) {
       expect(v).toHaveLength(64);
       expect(Math.sqrt(cos(v, v))).toBeCloseTo(1, 5);
@@ -57,8 +60,9 @@ describe('HashingEmbedder', () => {
     ).vectors as [number[], number[], number[]];
     expect(cos(q, near)).toBeGreaterThan(cos(q, far) + 0.2);
     // Character n-grams let a misspelling stay close.
-    const [a, b, c] = (await e.embed(['retrieval augmented generation', 'retreival augmentd generation', 'banana']))
-      .vectors as [number[], number[], number[]];
+    const [a, b, c] = (
+      await e.embed(['retrieval augmented generation', 'retreival augmentd generation', 'banana'])
+    ).vectors as [number[], number[], number[]];
     expect(cos(a, b)).toBeGreaterThan(0.4);
     expect(cos(a, b)).toBeGreaterThan(cos(a, c) + 0.3);
   });

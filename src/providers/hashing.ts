@@ -21,7 +21,13 @@ export interface HashingFeatures {
 // Relative weights of the three feature families. Word unigrams carry the meaning; bigrams reward
 // shared phrases; character n-grams (3-5, within words) let related forms and misspellings overlap.
 // Per n-gram weight is small because a word yields about 15 of them.
-export const DEFAULT_FEATURES: HashingFeatures = { unigram: 1, bigram: 0.6, chargram: 0.2, minGram: 3, maxGram: 5 };
+export const DEFAULT_FEATURES: HashingFeatures = {
+  unigram: 1,
+  bigram: 0.6,
+  chargram: 0.2,
+  minGram: 3,
+  maxGram: 5,
+};
 
 // Distinct FNV offset bases keep the feature families in separate hash spaces.
 const SEED_UNIGRAM = 0x811c9dc5;

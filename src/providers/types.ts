@@ -70,6 +70,8 @@ export interface Usage {
   completionTokens: number;
   totalTokens: number;
   cachedPromptTokens?: number;
+  /** Part of `promptTokens` written to the provider's prompt cache (Anthropic bills these above input). */
+  cacheWritePromptTokens?: number;
   /** True when counted by Keel's tokenizer because the upstream did not report usage. */
   estimated?: boolean;
 }

@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.ts';
-import type { CollectionRow } from '../store/queries/collections.ts';
 import { bm25Search, queryTerms, type ScoredChunk } from '../store/queries/chunks.ts';
+import type { CollectionRow } from '../store/queries/collections.ts';
 
 /** Robertson/Lucene BM25 parameters: term-frequency saturation and length normalisation. */
 export const BM25_K1 = 1.2;
@@ -33,6 +33,7 @@ export async function bm25(
   query: string,
   limit: number,
   filter?: Record<string, unknown>,
+  candidateBudget = CANDIDATE_BUDGET,
 ): Promise<ScoredChunk[]> {
   const byConfig = new Map<string, CollectionRow[]>();
   for (const c of collections) byConfig.set(c.textConfig, [...(byConfig.get(c.textConfig) ?? []), c]);
@@ -67,7 +68,7 @@ export async function bm25(
       // top list is exact while reading only the rare terms' chunks.
       let budget = 0;
       let split = 0;
-      while (split < terms.length && (split === 0 || budget + (terms[split] as Term).df <= CANDIDATE_BUDGET)) {
+      while (split < terms.length && (split === 0 || budget + (terms[split] as Term).df <= candidateBudget)) {
         budget += (terms[split] as Term).df;
         split++;
       }

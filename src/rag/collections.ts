@@ -1,9 +1,5 @@
 import { KeelError } from '../errors.ts';
-import {
-  type CollectionRow,
-  ensureCollectionRow,
-  findCollections,
-} from '../store/queries/collections.ts';
+import { type CollectionRow, ensureCollectionRow, findCollections } from '../store/queries/collections.ts';
 import type { RagDeps } from './types.ts';
 
 export type { CollectionRow } from '../store/queries/collections.ts';

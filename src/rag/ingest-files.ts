@@ -67,7 +67,13 @@ async function collect(
   try {
     info = await stat(abs);
   } catch (e) {
-    errors.push({ error: { uri: display, message: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message } });
+    errors.push({
+      error: {
+        uri: display,
+        message:
+          (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message,
+      },
+    });
     return;
   }
   if (info.isDirectory()) {
@@ -94,7 +100,10 @@ async function collect(
 }
 
 async function* jsonlItems(f: FileEntry): AsyncGenerator<IngestItem> {
-  const lines = createInterface({ input: createReadStream(f.abs, { encoding: 'utf8' }), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(f.abs, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let n = 0;
   try {
     for await (const line of lines) {
@@ -117,7 +126,7 @@ async function* jsonlItems(f: FileEntry): AsyncGenerator<IngestItem> {
       yield {
         externalId: String(id),
         uri: typeof rec.uri === 'string' ? rec.uri : `${f.display}#${id}`,
-        format: typeof rec.format === 'string' && formatOf(rec.format) ? rec.format as 'md' : 'txt',
+        format: typeof rec.format === 'string' && formatOf(rec.format) ? (rec.format as 'md') : 'txt',
         content: rec.text,
         ...(typeof rec.title === 'string' && rec.title ? { title: rec.title } : {}),
         ...(metadata && typeof metadata === 'object' && !Array.isArray(metadata)

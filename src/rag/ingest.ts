@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { KeelError } from '../errors.ts';
-import { type CollectionRow, findCollections } from '../store/queries/collections.ts';
 import { vectorLiteral } from '../store/queries/chunks.ts';
+import {
+  type CollectionRow,
+  dropHnswIndex,
+  ensureHnswIndex,
+  findCollections,
+} from '../store/queries/collections.ts';
 import {
   type ChunkWrite,
   type DocumentWrite,
@@ -34,6 +39,8 @@ const PIPELINE_VERSION = 1;
 // Raw documents handled per round: one hash look-up, then embedding across documents in batches.
 const GROUP_DOCS = 64;
 const ANALYZE_AFTER_CHUNKS = 500;
+// Documents in a first load that make building the vector index afterwards worth it.
+const BULK_MIN_DOCS = 200;
 
 interface Prepared {
   input: DocumentInput;
@@ -66,22 +73,23 @@ export async function ingestItems(
   knownTotal = 0,
 ): Promise<IngestSummary> {
   const run = new IngestRun(deps, opts, knownTotal);
-  let group: DocumentInput[] = [];
-  for await (const item of items) {
-    if ('error' in item) {
-      run.fail(item.error.uri, item.error.message);
-      continue;
+  try {
+    let group: DocumentInput[] = [];
+    for await (const item of items) {
+      if ('error' in item) {
+        run.fail(item.error.uri, item.error.message);
+        continue;
+      }
+      group.push(item);
+      if (group.length >= GROUP_DOCS) {
+        await run.group(group, true);
+        group = [];
+      }
     }
-    group.push(item);
-    if (group.length >= GROUP_DOCS) {
-      await run.group(group);
-      group = [];
-    }
+    if (group.length > 0) await run.group(group, false);
+  } finally {
+    await run.finish();
   }
-  if (group.length > 0) await run.group(group);
-  // PGlite has no autovacuum: without fresh statistics the planner misjudges how selective a
-  // collection or a tsquery is and stops using the GIN index. Cheap next to a bulk load.
-  if (run.summary.chunks >= ANALYZE_AFTER_CHUNKS) await deps.db.exec('analyze chunks; analyze term_stats');
   return run.summary;
 }
 
@@ -97,6 +105,9 @@ class IngestRun {
   #collection: CollectionRow | undefined;
   #looked = false;
   #seen = new Set<string>();
+  #more = false;
+  /** undefined until the first write decides; true while the HNSW index is dropped for a bulk load. */
+  #bulk: boolean | undefined;
   #done = 0;
 
   constructor(
@@ -110,7 +121,9 @@ class IngestRun {
     this.#progress(uri, 'failed');
   }
 
-  async group(inputs: DocumentInput[]): Promise<void> {
+  /** `more`: whether further groups may follow (a hint for the bulk-load decision). */
+  async group(inputs: DocumentInput[], more: boolean): Promise<void> {
+    this.#more = more;
     this.#checkAbort();
     this.total = Math.max(this.total, this.#done + inputs.length);
     const collection = await this.#existingCollection();
@@ -125,7 +138,11 @@ class IngestRun {
       }
     }
     const stored = collection
-      ? await documentHashes(this.deps.db, collection.id, hashed.map((h) => h.input.externalId))
+      ? await documentHashes(
+          this.deps.db,
+          collection.id,
+          hashed.map((h) => h.input.externalId),
+        )
       : new Map<string, string>();
     const prepared: Prepared[] = [];
     for (const { input, hash } of hashed) {
@@ -166,12 +183,26 @@ class IngestRun {
     if (ready.length === 0) return;
     this.#checkAbort();
     const collection = this.#collection as CollectionRow;
+    if (this.#bulk === undefined) {
+      // A big first load into an empty collection: insert without the HNSW index, build it once at
+      // the end (see dropHnswIndex). Small or incremental ingests keep the index up to date as they go.
+      this.#bulk = collection.chunkCount === 0 && (this.total >= BULK_MIN_DOCS || this.#more);
+      if (this.#bulk) await dropHnswIndex(this.deps.db, collection.id);
+    }
     const commit = (batch: typeof ready) =>
-      this.deps.db.transaction((tx) => writeDocuments(tx, collection, batch.map((r) => r.write)));
+      this.deps.db.transaction((tx) =>
+        writeDocuments(
+          tx,
+          collection,
+          batch.map((r) => r.write),
+        ),
+      );
     let statuses: WriteStatus[] | undefined;
     if (ready.length > 1) statuses = await commit(ready).catch(() => undefined);
     if (statuses) {
-      ready.forEach((r, i) => this.#written(r.p, r.write, statuses[i] as WriteStatus));
+      ready.forEach((r, i) => {
+        this.#written(r.p, r.write, statuses[i] as WriteStatus);
+      });
       return;
     }
     for (const r of ready) {
@@ -198,7 +229,7 @@ class IngestRun {
   async #embed(docs: Prepared[]): Promise<void> {
     const size = this.deps.rag.embedBatchSize;
     const flat: Array<{ doc: Prepared; i: number }> = [];
-    for (const doc of docs) doc.chunks.forEach((_, i) => flat.push({ doc, i }));
+    for (const doc of docs) for (let i = 0; i < doc.chunks.length; i++) flat.push({ doc, i });
     const suspects = new Set<Prepared>();
     for (let start = 0; start < flat.length; start += size) {
       const batch = flat.slice(start, start + size);
@@ -269,6 +300,16 @@ class IngestRun {
     return this.#collection;
   }
 
+  /** Ends the run: rebuilds an index dropped for a bulk load (or lost to a crash), refreshes planner statistics. */
+  async finish(): Promise<void> {
+    if (this.#collection && (this.#bulk || this.summary.chunks > 0)) {
+      await ensureHnswIndex(this.deps.db, this.#collection);
+    }
+    // PGlite has no autovacuum: without fresh statistics the planner misjudges how selective a
+    // collection or a tsquery is and stops using the GIN index. Cheap next to a bulk load.
+    if (this.summary.chunks >= ANALYZE_AFTER_CHUNKS) await this.deps.db.exec('analyze chunks; analyze term_stats');
+  }
+
   async #createCollection(dims: number | undefined): Promise<CollectionRow> {
     this.#collection = await ensureCollection(this.deps, this.opts.tenantId, this.opts.collection, dims);
     return this.#collection;
@@ -312,7 +353,9 @@ class IngestRun {
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';

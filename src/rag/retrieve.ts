@@ -28,7 +28,9 @@ export const VECTOR_WEIGHT = 1;
 export async function retrieve(deps: RagDeps, opts: RetrieveOptions): Promise<RetrievalHit[]> {
   const mode: RetrievalMode = opts.mode ?? 'hybrid';
   if (!Number.isInteger(opts.topK) || opts.topK < 1 || opts.topK > MAX_TOP_K) {
-    throw new KeelError('invalid_request', `topK must be an integer from 1 to ${MAX_TOP_K}`, { param: 'topK' });
+    throw new KeelError('invalid_request', `topK must be an integer from 1 to ${MAX_TOP_K}`, {
+      param: 'topK',
+    });
   }
   const collections = await resolveCollections(deps, opts.tenantId, opts.collections);
   if (!opts.query.trim() || collections.length === 0) return [];
@@ -48,7 +50,14 @@ export async function retrieve(deps: RagDeps, opts: RetrieveOptions): Promise<Re
   }
 
   const ranked = rank(mode, fts, vec).slice(0, opts.topK);
-  const details = new Map((await chunkDetails(deps.db, ranked.map((r) => r.id))).map((d) => [d.id, d]));
+  const details = new Map(
+    (
+      await chunkDetails(
+        deps.db,
+        ranked.map((r) => r.id),
+      )
+    ).map((d) => [d.id, d]),
+  );
   const names = new Map(collections.map((c) => [c.id, c.name]));
   const hits: RetrievalHit[] = [];
   for (const r of ranked) {

@@ -31,7 +31,7 @@ export const STOPWORDS: ReadonlySet<string> = new Set(
     'while of at by for with about against between into through during before after above below to from up ' +
     'down in out on off over under again further then once here there when where why how all any both each ' +
     'few more most other some such no nor not only own same so than too very s t can will just don should now ' +
-    "d ll m o re ve y ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn " +
+    'd ll m o re ve y ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn ' +
     'weren won wouldn'
   ).split(' '),
 );
@@ -49,7 +49,17 @@ export function stem(word: string): string {
   if (w.endsWith('sses')) w = w.slice(0, -2);
   else if (w.endsWith('ies') && w.length > 4) w = `${w.slice(0, -3)}y`;
   else if (w.endsWith('s') && !w.endsWith('ss') && !w.endsWith('us') && !w.endsWith('is')) w = w.slice(0, -1);
-  for (const suffix of ['ational', 'ization', 'fulness', 'ousness', 'iveness', 'ations', 'ation', 'ingly', 'edly']) {
+  for (const suffix of [
+    'ational',
+    'ization',
+    'fulness',
+    'ousness',
+    'iveness',
+    'ations',
+    'ation',
+    'ingly',
+    'edly',
+  ]) {
     if (w.endsWith(suffix) && w.length - suffix.length >= 3) {
       w = w.slice(0, -suffix.length);
       break;

@@ -1,10 +1,10 @@
 import type { EmbeddingProvider } from '../providers/types.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import type { CollectionRow } from '../store/queries/collections.ts';
 import { chunkEmbeddings, type NearChunk, vectorLiteral, vectorSearch } from '../store/queries/chunks.ts';
+import type { CollectionRow } from '../store/queries/collections.ts';
 
-/** HNSW candidate list floor: pgvector's default (40) is tuned for top-10; fused retrieval reads deeper. */
-const MIN_EF_SEARCH = 100;
+/** HNSW candidate list: pgvector's default (40), raised to the depth asked for (at most 1000). */
+const MIN_EF_SEARCH = 40;
 
 /**
  * Relevance feedback for the vector arm of hybrid retrieval (Rocchio): the query vector plus the
@@ -29,7 +29,8 @@ export async function withFeedback(q: Queryable, query: number[], feedbackIds: s
   const vectors = (await chunkEmbeddings(q, feedbackIds)).filter((v) => v.length === query.length);
   if (vectors.length === 0) return query;
   const centroid = new Array<number>(query.length).fill(0);
-  for (const v of vectors) for (let i = 0; i < v.length; i++) centroid[i] = (centroid[i] as number) + (v[i] as number);
+  for (const v of vectors)
+    for (let i = 0; i < v.length; i++) centroid[i] = (centroid[i] as number) + (v[i] as number);
   const c = normalize(centroid);
   const qn = normalize(query);
   if (!c || !qn) return query;

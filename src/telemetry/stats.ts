@@ -3,6 +3,7 @@ import { KeelError } from '../errors.ts';
 import type { Queryable } from '../store/db.ts';
 import { type FeedbackDayRow, feedbackByAppDay } from '../store/queries/feedback.ts';
 import {
+  bucketCount,
   emptyStats,
   type StatsFilter,
   type StatsGroupBy,
@@ -247,12 +248,7 @@ export function fillBuckets(rows: StatsRow[], from: Date, to: Date, bucketSecond
   return out;
 }
 
-export function bucketCount(from: Date, to: Date, bucketSeconds: number): number {
-  const step = bucketSeconds * 1000;
-  const first = Math.floor(from.getTime() / step);
-  const last = Math.floor((to.getTime() - 1) / step);
-  return Math.max(0, last - first + 1);
-}
+export { bucketCount };
 
 /** Totals without percentiles, from bucket rows. */
 function sumRows(rows: StatsRow[]): StatsRow {

@@ -19,7 +19,7 @@ interface Waiter {
  * `record` resolves once the entry is committed. At most one insert is in flight; entries that
  * arrive meanwhile wait together and go out as the next single multi-row insert, so N concurrent
  * requests share about one write instead of queueing N. There is no timer: a lone request is
- * written at once (after the current microtask, which gathers calls made in the same tick).
+ * written after one event-loop turn, which gathers the calls made meanwhile.
  * Ids are request ids and the insert skips known ids, so retrying a rejected `record` never
  * double-charges.
  */
@@ -81,6 +81,10 @@ export class UsageLedger {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
+      // PGlite runs a query synchronously on this thread, so without yielding to the event loop no
+      // other request could reach `record` during a write and every batch would hold one entry.
+      // One macrotask turn lets the requests whose I/O is ready join the batch.
+      await new Promise<void>((r) => setImmediate(r));
       const batch = this.#queue.splice(0, this.#maxBatch);
       try {
         await insertUsage(

@@ -79,7 +79,12 @@ export async function api(
   t: TestKeel,
   method: string,
   path: string,
-  opts: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {},
+  opts: {
+    key?: string | null;
+    body?: unknown;
+    rawBody?: string | Buffer;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<{ status: number; headers: Headers; body: unknown }> {
   const key = opts.key === undefined ? t.adminKey : opts.key;
   const headers: Record<string, string> = { ...opts.headers };

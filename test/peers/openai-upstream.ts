@@ -165,11 +165,19 @@ export async function startOpenAIUpstream(opts: UpstreamOptions = {}): Promise<O
       default:
         break;
     }
-    if (opts.apiKey !== undefined && rec.headers.authorization !== `Bearer ${opts.apiKey}`) {
+    // Azure OpenAI's layout: /openai/deployments/{deployment}/<op>?api-version=..., key in `api-key`.
+    const [pathname, query = ''] = rec.path.split('?');
+    const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(pathname!);
+    if (azure && !new URLSearchParams(query).get('api-version')) {
+      sendError(res, 404, 'Resource not found (missing api-version)', '404', 'invalid_request_error');
+      return;
+    }
+    const presented = azure ? rec.headers['api-key'] : rec.headers.authorization;
+    if (opts.apiKey !== undefined && presented !== (azure ? opts.apiKey : `Bearer ${opts.apiKey}`)) {
       sendError(res, 401, 'Incorrect API key provided.', 'invalid_api_key', 'invalid_request_error');
       return;
     }
-    const route = `${rec.method} ${rec.path.split('?')[0]}`;
+    const route = azure ? `${rec.method} /v1/${azure[2]}` : `${rec.method} ${pathname}`;
     if (route === 'POST /v1/chat/completions') return writeChat(rec.body as ChatBody, res, fault, ctx);
     if (route === 'POST /v1/embeddings') return embeddings(rec, res);
     if (route === 'GET /v1/models') {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { KeelError } from '../../errors.ts';
-import { getTenant } from '../../store/queries/tenants.ts';
 import { getKey, listKeys, revokeKey } from '../../store/queries/keys.ts';
+import { getTenant } from '../../store/queries/tenants.ts';
 import { issueKey, keyView } from '../api-keys.ts';
 import { requireAdmin } from '../auth.ts';
 import { CreateKeyBodySchema, parseBody } from '../schemas.ts';

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatParams } from '../../ai/pipeline.ts';
+import { KeelError } from '../../errors.ts';
 import type { ChatMessage } from '../../providers/types.ts';
 import { RequestAccount } from '../accounting.ts';
 import { assertModelAllowed } from '../auth.ts';
@@ -51,6 +52,9 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   // The allow-list comes first, so a restricted key cannot probe which other models exist.
   assertModelAllowed(principal, body.model);
   const target = deps.ai.resolveChat(body.model);
+  if (target.kind === 'app' && body.n != null && body.n > 1) {
+    throw new KeelError('invalid_request', 'Apps answer with one choice: n must be 1', { param: 'n' });
+  }
   const stream = body.stream === true;
 
   // A client that goes away aborts the upstream call: the provider cancels it from this signal.
@@ -59,6 +63,7 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   res.once('close', () => {
     if (!res.writableFinished) ctl.abort();
   });
+  if (res.destroyed) ctl.abort();
 
   const acct = new RequestAccount(deps, principal, body.model, stream, req.id, t0);
   const { messages, params } = toChatParams(body);
@@ -73,8 +78,9 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
     });
   } catch (e) {
     // Retrieval or prompt building failed: nothing reached a model, so nothing is charged.
-    acct.trace('error', toHttpError(e).status, toHttpError(e));
-    throw e;
+    const err = toHttpError(e);
+    acct.trace('error', err.status, err);
+    throw err;
   }
 
   if (stream) {

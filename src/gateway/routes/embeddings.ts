@@ -19,6 +19,20 @@ export function embeddingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     assertModelAllowed(p, body.model);
     const { provider, model } = deps.ai.resolveEmbedder(body.model);
     const input = typeof body.input === 'string' ? [body.input] : body.input;
+    const mismatch = (dims: number) =>
+      new KeelError(
+        'invalid_request',
+        `Model '${body.model}' returns ${dims}-dimensional embeddings; 'dimensions' must be ${dims} or omitted`,
+        { param: 'dimensions' },
+      );
+    // Fixed-size embedders cannot resize: refuse before doing (and charging for) the work.
+    if (
+      body.dimensions !== undefined &&
+      provider.dimensions !== undefined &&
+      body.dimensions !== provider.dimensions
+    ) {
+      throw mismatch(provider.dimensions);
+    }
 
     const ctl = new AbortController();
     reply.raw.once('close', () => {
@@ -26,13 +40,7 @@ export function embeddingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     });
     const result = await provider.embed(input, { model, signal: ctl.signal });
     const dims = result.vectors[0]?.length ?? 0;
-    if (body.dimensions !== undefined && body.dimensions !== dims) {
-      throw new KeelError(
-        'invalid_request',
-        `Model '${body.model}' returns ${dims}-dimensional embeddings; 'dimensions' must be ${dims} or omitted`,
-        { param: 'dimensions' },
-      );
-    }
+    if (body.dimensions !== undefined && body.dimensions !== dims) throw mismatch(dims);
     // Embeddings cost tokens too: one ledger entry, committed before the body goes out.
     await deps.ledger.record({
       id: newId('req'),
@@ -50,7 +58,11 @@ export function embeddingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const b64 = body.encoding_format === 'base64';
     return {
       object: 'list',
-      data: result.vectors.map((v, index) => ({ object: 'embedding', index, embedding: b64 ? toBase64(v) : v })),
+      data: result.vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding: b64 ? toBase64(v) : v,
+      })),
       model: body.model,
       usage: { prompt_tokens: result.usage.promptTokens, total_tokens: result.usage.totalTokens },
     };

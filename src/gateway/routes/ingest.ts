@@ -12,7 +12,10 @@ export const INGEST_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Params: { name: string } }>(
     '/v1/collections/:name/documents',
-    { preHandler: requireAdmin, bodyLimit: Math.max(INGEST_BODY_LIMIT_BYTES, deps.config.server.bodyLimitBytes) },
+    {
+      preHandler: requireAdmin,
+      bodyLimit: Math.max(INGEST_BODY_LIMIT_BYTES, deps.config.server.bodyLimitBytes),
+    },
     async (req) => {
       const name = CollectionNameSchema.safeParse(req.params.name);
       if (!name.success) {

@@ -17,11 +17,11 @@ function modelObject(m: ModelInfo): Record<string, unknown> {
 }
 
 /**
- * The apps, aliases and built-in models this key may use. A key with an allow-list also sees the
- * pass-through names on it; an unrestricted key may additionally name any upstream model.
+ * The apps, aliases, built-in and upstream models this key may use. A key with an allow-list sees
+ * exactly the names on it (pass-through names included, even when the upstream does not list them).
  */
-function visibleModels(deps: GatewayDeps, p: Principal): ModelInfo[] {
-  const all = deps.ai.models();
+async function visibleModels(deps: GatewayDeps, p: Principal): Promise<ModelInfo[]> {
+  const all = await deps.ai.models();
   if (!p.allowedModels) return all;
   const allowed = new Set(p.allowedModels);
   const out = all.filter((m) => allowed.has(m.id));
@@ -35,12 +35,12 @@ function visibleModels(deps: GatewayDeps, p: Principal): ModelInfo[] {
 export function modelRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   app.get('/v1/models', async (req) => ({
     object: 'list',
-    data: visibleModels(deps, req.principal).map(modelObject),
+    data: (await visibleModels(deps, req.principal)).map(modelObject),
   }));
 
   app.get<{ Params: { id: string } }>('/v1/models/*', async (req) => {
     const id = (req.params as Record<string, string>)['*'] ?? '';
-    const m = visibleModels(deps, req.principal).find((x) => x.id === id);
+    const m = (await visibleModels(deps, req.principal)).find((x) => x.id === id);
     if (!m) throw new KeelError('model_not_found', `The model '${id}' does not exist`, { param: 'model' });
     return modelObject(m);
   });

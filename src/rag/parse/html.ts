@@ -20,7 +20,11 @@ const convert = compile({
   wordwrap: false,
   formatters: { keelHeading: heading },
   selectors: [
-    ...[1, 2, 3, 4, 5, 6].map((level) => ({ selector: `h${level}`, format: 'keelHeading', options: { level } })),
+    ...[1, 2, 3, 4, 5, 6].map((level) => ({
+      selector: `h${level}`,
+      format: 'keelHeading',
+      options: { level },
+    })),
     { selector: 'a', options: { ignoreHref: true } },
     { selector: 'img', format: 'skip' },
     { selector: 'table', format: 'dataTable' },

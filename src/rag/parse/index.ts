@@ -35,7 +35,9 @@ export function formatFromPath(path: string): DocumentFormat {
   if (!format) {
     throw new KeelError(
       'unsupported_media_type',
-      `unsupported file type ${ext ? `"${ext}"` : '(no extension)'}: ${path}; supported: ${Object.keys(ALIASES)
+      `unsupported file type ${ext ? `"${ext}"` : '(no extension)'}: ${path}; supported: ${Object.keys(
+        ALIASES,
+      )
         .map((e) => `.${e}`)
         .join(', ')}`,
     );
@@ -56,7 +58,8 @@ export function decodeContent(content: string | Uint8Array): string {
       throw new KeelError('invalid_request', 'content is not valid UTF-8 text');
     }
   }
-  if (text.includes('\u0000')) throw new KeelError('invalid_request', 'content looks binary (contains NUL bytes)');
+  if (text.includes('\u0000'))
+    throw new KeelError('invalid_request', 'content looks binary (contains NUL bytes)');
   return text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
 }
 
@@ -74,4 +77,3 @@ export function parseDocument(
   }
   return PARSERS[f](decodeContent(content), opts);
 }
-

@@ -32,7 +32,12 @@ export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
     const line = lines[i] as string;
     if (fence !== undefined) {
       const close = FENCE.exec(line);
-      if (close && close[1]?.[0] === fence[0] && (close[1]?.length ?? 0) >= fence.length && !line.slice(close[0].length).trim()) {
+      if (
+        close &&
+        close[1]?.[0] === fence[0] &&
+        (close[1]?.length ?? 0) >= fence.length &&
+        !line.slice(close[0].length).trim()
+      ) {
         fence = undefined;
         out.line('');
       } else out.line(line);
@@ -59,7 +64,13 @@ export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
     }
     const next = lines[i + 1];
     // A setext heading underlines a one-line paragraph; `---` after a blank line is a rule instead.
-    if (next !== undefined && line.trim() && SETEXT.exec(next) && !(lines[i - 1] ?? '').trim() && !isBlockLine(line)) {
+    if (
+      next !== undefined &&
+      line.trim() &&
+      SETEXT.exec(next) &&
+      !(lines[i - 1] ?? '').trim() &&
+      !isBlockLine(line)
+    ) {
       onHeading(next.trim()[0] === '=' ? 1 : 2, cleanInline(line.trim()));
       i++;
       continue;

@@ -10,7 +10,12 @@ export interface ParseOptions {
 /** File name without directory and extension: the last-resort title. */
 export function titleFromUri(uri: string | undefined): string {
   if (!uri) return '';
-  const base = uri.replace(/[?#].*$/, '').replace(/\/+$/, '').split('/').pop() ?? '';
+  const base =
+    uri
+      .replace(/[?#].*$/, '')
+      .replace(/\/+$/, '')
+      .split('/')
+      .pop() ?? '';
   const dot = base.lastIndexOf('.');
   return dot > 0 ? base.slice(0, dot) : base;
 }
@@ -33,7 +38,8 @@ export class SectionBuilder {
 
   heading(level: number, text: string): void {
     this.#flush();
-    while (this.#stack.length > 0 && (this.#stack.at(-1) as { level: number }).level >= level) this.#stack.pop();
+    while (this.#stack.length > 0 && (this.#stack.at(-1) as { level: number }).level >= level)
+      this.#stack.pop();
     if (text) this.#stack.push({ level, text });
   }
 

@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../db.ts';
+import type { Db, Queryable, SqlParam } from '../db.ts';
 import { isSafeId } from '../ids.ts';
 import { embeddingExpr } from './collections.ts';
 
@@ -62,7 +62,7 @@ export function orQuery(lexemes: string[]): string {
  */
 export async function bm25Search(q: Queryable, p: Bm25Params): Promise<ScoredChunk[]> {
   if (p.lexemes.length === 0) return [];
-  const params: unknown[] = [
+  const params: SqlParam[] = [
     p.collectionIds,
     p.lexemes,
     p.weights,
@@ -88,7 +88,7 @@ export async function bm25Search(q: Queryable, p: Bm25Params): Promise<ScoredChu
      where c.collection_id = any($1) and c.tsv @@ $7::tsquery ${filterSql}
      order by score desc, c.id
      limit $8`,
-    params as never[],
+    params,
   );
   return rows.map((r) => ({ id: r.id, score: Number(r.score) }));
 }
@@ -128,7 +128,7 @@ export interface NearChunk {
  */
 export async function vectorSearch(db: Db, p: VectorParams): Promise<NearChunk[]> {
   if (p.collections.length === 0) return [];
-  const params: unknown[] = [p.embedding, p.limit];
+  const params: SqlParam[] = [p.embedding, p.limit];
   let filterSql = '';
   if (p.filter && Object.keys(p.filter).length > 0) {
     params.push(JSON.stringify(p.filter));
@@ -150,7 +150,7 @@ export async function vectorSearch(db: Db, p: VectorParams): Promise<NearChunk[]
       `select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true)`,
       [ef, p.iterative ? 'relaxed_order' : 'off'],
     );
-    const rows = await tx.query<{ id: string; distance: number }>(sql, params as never[]);
+    const rows = await tx.query<{ id: string; distance: number }>(sql, params);
     return rows.map((r) => ({ id: r.id, distance: Number(r.distance) }));
   });
 }

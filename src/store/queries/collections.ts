@@ -66,6 +66,50 @@ export function embeddingExpr(dimensions: number, alias = ''): string {
   return `(${alias}embedding::vector(${Math.trunc(dimensions)}))`;
 }
 
+function hnswIndexDdl(collectionId: string, dimensions: number, concurrently: boolean): string {
+  if (!isSafeId(collectionId)) throw new Error(`unsafe collection id ${collectionId}`);
+  return `create index ${concurrently ? 'concurrently if not exists ' : ''}${hnswIndexName(collectionId)} on chunks
+    using hnsw (${embeddingExpr(dimensions)} vector_cosine_ops) where collection_id = '${collectionId}'`;
+}
+
+/**
+ * Drops the collection's HNSW index ahead of a bulk load: pgvector builds a graph over existing rows
+ * several times faster than it inserts them one by one. Reads keep working meanwhile (exact scans).
+ * Concurrently, so neither step blocks other collections' reads or writes on PostgreSQL.
+ */
+export async function dropHnswIndex(db: Db, collectionId: string): Promise<void> {
+  if (!isSafeId(collectionId)) throw new Error(`unsafe collection id ${collectionId}`);
+  await db.exec(`drop index concurrently if exists ${hnswIndexName(collectionId)}`);
+}
+
+/**
+ * Makes sure the collection's HNSW index exists and is valid, (re)building it when a bulk load
+ * dropped it or a crash left it missing or half-built. A no-op catalog look-up otherwise.
+ */
+export async function ensureHnswIndex(db: Db, collection: { id: string; dimensions: number }): Promise<boolean> {
+  const name = hnswIndexName(collection.id);
+  const [row] = await db.query<{ valid: boolean | null }>(
+    'select (select indisvalid from pg_index where indexrelid = to_regclass($1)) as valid',
+    [name],
+  );
+  if (row?.valid === true) return false;
+  if (row?.valid === false) await dropHnswIndex(db, collection.id);
+  try {
+    await db.exec(hnswIndexDdl(collection.id, collection.dimensions, true));
+  } catch (e) {
+    // A concurrent builder may have won; anything else leaves no half-built index behind.
+    const [again] = await db.query<{ valid: boolean | null }>(
+      'select (select indisvalid from pg_index where indexrelid = to_regclass($1)) as valid',
+      [name],
+    );
+    if (again?.valid !== true) {
+      await dropHnswIndex(db, collection.id).catch(() => undefined);
+      throw e;
+    }
+  }
+  return true;
+}
+
 /**
  * The collection `name` of the tenant, created with its partial HNSW index if missing (one
  * transaction, so a collection never exists without its index). A concurrent creator's row wins.
@@ -91,9 +135,7 @@ export async function ensureCollectionRow(
       if (!row) throw new Error(`collection ${spec.name} vanished while being created`);
       return row;
     }
-    await tx.exec(
-      `create index ${hnswIndexName(id)} on chunks using hnsw (${embeddingExpr(dims)} vector_cosine_ops) where collection_id = '${id}'`,
-    );
+    await tx.exec(hnswIndexDdl(id, dims, false));
     return toCollection(inserted[0]);
   });
 }
