@@ -6,6 +6,7 @@ import {
   type StatsRow,
   traceCostByDay,
   traceStats,
+  vacuumTraces,
 } from '../src/store/queries/stats.ts';
 import { insertTraces, listTraces, type TraceRecord } from '../src/store/queries/traces.ts';
 import { getOverview, getStats, parseStatsParams } from '../src/telemetry/stats.ts';
@@ -313,6 +314,8 @@ describe.each(driverCases)('trace stats on $name', (driver) => {
     const left = await listTraces(db, { to: new Date('2025-01-01T00:00:00Z'), limit: 100 });
     expect(left.map((t) => t.id).sort()).toEqual(extra.slice(20).map((t) => t.id));
     expect(await deleteTracesOlderThan(db, cutoff)).toBe(0);
+    await vacuumTraces(db);
+    expect((await traceStats(db, { from: FROM, to: TO }))[0]?.requests).toBe(300);
   });
 });
 

@@ -175,7 +175,7 @@ async function runCase(
   if (opts.judge) {
     try {
       const j = await opts.judge.judge(
-        { question: c.input, answer, contexts: res.contexts ?? [], reference: c.reference },
+        { question: c.input, answer: res.answer, contexts: res.contexts ?? [], reference: c.reference },
         { signal },
       );
       out.judge = { prompt: j.prompt, verdict: { ...j.verdict } };

@@ -117,6 +117,21 @@ describe('KeelMetrics exposition', () => {
     expect(a.contentType).toMatch(/^text\/plain/);
   });
 
+  it('folds tallied requests in exactly once per observation, whichever way the registry is read', async () => {
+    const m = createMetrics({ processMetrics: false });
+    const series = 'keel_requests_total{app="x",model="y",status="ok",code="none"}';
+    m.observeRequest({ app: 'x', model: 'y', status: 'ok', latencyMs: 5, promptTokens: 2 });
+    expect(sample(await m.metrics(), series)).toBe(1);
+    expect(sample(await m.metrics(), series)).toBe(1);
+    m.observeRequest({ app: 'x', model: 'y', status: 'ok', latencyMs: 5, promptTokens: 3 });
+    const json = await m.registry.getMetricsAsJSON();
+    const tokens = json.find((x) => x.name === 'keel_tokens_total');
+    expect(tokens?.values[0]?.value).toBe(5);
+    const text = await m.metrics();
+    expect(sample(text, series)).toBe(2);
+    expect(sample(text, 'keel_request_duration_seconds_count{app="x",model="y"}')).toBe(2);
+  });
+
   it('switches the known app set after a reload', async () => {
     const m = createMetrics({ apps: ['a'], processMetrics: false });
     m.setKnownLabels({ apps: ['a', 'b'] });

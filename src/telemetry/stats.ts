@@ -21,6 +21,12 @@ import {
 export const BUCKETS = { minute: 60, hour: 3_600, day: 86_400 } as const;
 export type BucketName = keyof typeof BUCKETS;
 
+/**
+ * Above this many requests in the range, the overview skips the whole-range percentiles by default:
+ * sorting a million latencies costs about a second on PGlite, more than the rest of the overview.
+ */
+export const EXACT_TOTALS_MAX_REQUESTS = 250_000;
+
 /** Most buckets one query may return (a month of minutes is 43,200). */
 export const MAX_BUCKETS = 5_000;
 const DEFAULT_RANGE_MS = 24 * 3_600_000;
@@ -150,7 +156,7 @@ export interface Overview {
   from: Date;
   to: Date;
   bucketSeconds: number;
-  /** Whole range. Percentiles are exact over the range unless `totalPercentiles: false`. */
+  /** Whole range. `latencyMs`/`ttftMs` are null when skipped (see `totalPercentiles`). */
   totals: StatsRow;
   /** One row per bucket, empty buckets included. */
   series: StatsRow[];
@@ -168,16 +174,17 @@ export interface OverviewOptions {
   tenantId?: string | undefined;
   app?: string | undefined;
   /**
-   * Whole-range latency percentiles need one more sort of every trace in the range; pass false to
-   * skip it on very large ranges (totals then carry counts, cost and tokens only).
+   * Whole-range latency/TTFT percentiles sort every trace of the range once more. `auto` (default)
+   * computes them exactly up to `EXACT_TOTALS_MAX_REQUESTS` requests in the range and leaves them
+   * null above (the per-bucket percentiles are always exact); true always, false never.
    */
-  totalPercentiles?: boolean | undefined;
+  totalPercentiles?: boolean | 'auto' | undefined;
 }
 
 /**
  * The dashboard overview: requests, error rate, latency/TTFT p50/p95/p99 per bucket, cost per day
  * and the feedback ratio. Reads the covering stats index once per bucket (plus once more for the
- * whole-range percentiles) and never the trace rows themselves.
+ * whole-range percentiles) and never the wide trace rows.
  */
 export async function getOverview(q: Queryable, opts: OverviewOptions): Promise<Overview> {
   const bucketSeconds = opts.bucketSeconds ?? autoBucket(opts.from, opts.to);
@@ -186,17 +193,32 @@ export async function getOverview(q: Queryable, opts: OverviewOptions): Promise<
       param: 'bucket',
     });
   }
+  if (86_400 % bucketSeconds !== 0) {
+    // Cost per day is folded from the buckets, so a bucket must not straddle two UTC days.
+    throw new KeelError('invalid_request', `overview buckets must nest in UTC days, got ${bucketSeconds}s`, {
+      param: 'bucket',
+    });
+  }
   const filter: StatsFilter = { from: opts.from, to: opts.to, tenantId: opts.tenantId, app: opts.app };
-  const [rows, whole, feedbackRows] = await Promise.all([
-    traceStats(q, { ...filter, bucketSeconds }),
-    opts.totalPercentiles === false ? Promise.resolve(undefined) : traceStats(q, filter),
-    feedbackByAppDay(q, { from: opts.from, to: opts.to, tenantId: opts.tenantId, app: opts.app }),
-  ]);
+  const feedbackRows = feedbackByAppDay(q, {
+    from: opts.from,
+    to: opts.to,
+    tenantId: opts.tenantId,
+    app: opts.app,
+  });
+  // Awaited below; marked handled now so a failing stats query cannot leave it unhandled.
+  feedbackRows.catch(() => undefined);
+  const rows = await traceStats(q, { ...filter, bucketSeconds });
+  const mode = opts.totalPercentiles ?? 'auto';
+  const requests = rows.reduce((n, r) => n + r.requests, 0);
+  const exact = mode === true || (mode === 'auto' && requests > 0 && requests <= EXACT_TOTALS_MAX_REQUESTS);
+  const whole = exact ? await traceStats(q, filter) : undefined;
   const series = fillBuckets(rows, opts.from, opts.to, bucketSeconds);
   const totals = whole?.[0] ?? sumRows(rows);
   let up = 0;
   let down = 0;
-  for (const r of feedbackRows) {
+  const perDay = await feedbackRows;
+  for (const r of perDay) {
     up += r.up;
     down += r.down;
   }
@@ -207,11 +229,11 @@ export async function getOverview(q: Queryable, opts: OverviewOptions): Promise<
     totals,
     series,
     costPerDay: costPerDay(rows, opts.from, opts.to, bucketSeconds),
-    feedback: { up, down, ratio: up + down > 0 ? up / (up + down) : null, perDay: feedbackRows },
+    feedback: { up, down, ratio: up + down > 0 ? up / (up + down) : null, perDay },
   };
 }
 
-/** Cost per UTC day: folded from the bucket rows when buckets nest in days, else queried. */
+/** Cost per UTC day, folded from the bucket rows (which nest in days). */
 function costPerDay(rows: StatsRow[], from: Date, to: Date, bucketSeconds: number): DayCost[] {
   const byDay = new Map<string, DayCost>();
   const first = Math.floor(from.getTime() / 86_400_000);
@@ -219,10 +241,6 @@ function costPerDay(rows: StatsRow[], from: Date, to: Date, bucketSeconds: numbe
   for (let d = first; d <= last; d++) {
     const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
     byDay.set(day, { day, requests: 0, costUsd: 0 });
-  }
-  if (86_400 % bucketSeconds !== 0 && bucketSeconds % 86_400 !== 0) {
-    // Buckets that straddle days cannot be split; callers use hour/minute/day buckets in practice.
-    throw new RangeError(`overview buckets must nest in UTC days, got ${bucketSeconds}s`);
   }
   for (const r of rows) {
     const day = (r.bucket as Date).toISOString().slice(0, 10);

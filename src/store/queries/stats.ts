@@ -204,6 +204,16 @@ export async function deleteTracesOlderThan(
   return deleted;
 }
 
+/**
+ * Reclaims the space of deleted traces and marks the table's pages all-visible, which is what lets
+ * the stats queries stay index-only. PostgreSQL's autovacuum does this on its own; PGlite has no
+ * autovacuum, so an embedded server should call this after retention and every few hours.
+ * Cannot run inside a transaction.
+ */
+export async function vacuumTraces(q: Queryable): Promise<void> {
+  await q.exec('vacuum (analyze) traces');
+}
+
 /** Number of epoch-aligned buckets of `bucketSeconds` that [from, to) touches. */
 export function bucketCount(from: Date, to: Date, bucketSeconds: number): number {
   const step = bucketSeconds * 1000;
