@@ -14,6 +14,7 @@
  * | budget_exceeded        | 429    | insufficient_quota     | no        |
  * | guardrail_blocked      | 400    | invalid_request_error  | no        |
  * | upstream_*             | 502/504| upstream_error         | by kind   |
+ * | output_invalid         | 502    | upstream_error         | no        |
  * | internal_error         | 500    | server_error           | no        |
  * | unavailable            | 503    | server_error           | yes       |
  */
@@ -31,6 +32,7 @@ export type ErrorCode =
   | 'guardrail_blocked'
   | 'internal_error'
   | 'unavailable'
+  | 'output_invalid'
   | ProviderErrorCode;
 
 export type ErrorType =
@@ -66,6 +68,8 @@ const DEFAULTS: Record<string, { status: number; type: ErrorType; retryable: boo
   guardrail_blocked: { status: 400, type: 'invalid_request_error', retryable: false },
   internal_error: { status: 500, type: 'server_error', retryable: false },
   unavailable: { status: 503, type: 'server_error', retryable: true },
+  // The model never produced output matching the requested response_format (after a repair retry).
+  output_invalid: { status: 502, type: 'upstream_error', retryable: false },
   upstream_auth: { status: 502, type: 'upstream_error', retryable: false },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', retryable: true },
   upstream_bad_request: { status: 400, type: 'invalid_request_error', retryable: false },

@@ -14,8 +14,8 @@ let up: AnthropicUpstream;
 let provider: ChatProvider;
 
 const cfg = (extra: Record<string, unknown> = {}): AnthropicConfig =>
-  ConfigSchema.parse({ providers: { c: { type: 'anthropic', baseUrl: up.url, apiKey: KEY, ...extra } } }).providers
-    .c as AnthropicConfig;
+  ConfigSchema.parse({ providers: { c: { type: 'anthropic', baseUrl: up.url, apiKey: KEY, ...extra } } })
+    .providers.c as AnthropicConfig;
 
 const req = (extra: Partial<ChatRequest> = {}): ChatRequest => ({
   model: 'claude-test',
@@ -27,7 +27,10 @@ const req = (extra: Partial<ChatRequest> = {}): ChatRequest => ({
   ...extra,
 });
 
-async function parts(r: ChatRequest, opts: Parameters<ChatProvider['stream']>[1] = {}): Promise<StreamPart[]> {
+async function parts(
+  r: ChatRequest,
+  opts: Parameters<ChatProvider['stream']>[1] = {},
+): Promise<StreamPart[]> {
   const out: StreamPart[] = [];
   for await (const p of provider.stream(r, opts)) out.push(p);
   return out;
@@ -61,12 +64,19 @@ beforeEach(() => {
 describe('anthropic chat', () => {
   it('streams text with start, finish and usage, and sends a valid Messages request', async () => {
     const out = await parts(req({ temperature: 1.7, stop: 'END', user: 'u-1', max_tokens: 77 }));
-    expect(out[0]).toMatchObject({ type: 'start', model: 'claude-test', id: expect.stringMatching(/^msg_test_/) });
+    expect(out[0]).toMatchObject({
+      type: 'start',
+      model: 'claude-test',
+      id: expect.stringMatching(/^msg_test_/),
+    });
     const text = out.flatMap((p) => (p.type === 'text-delta' ? [p.text] : [])).join('');
     expect(text).toBe('You said: hello there');
     expect(out.filter((p) => p.type === 'text-delta').length).toBe(3);
     expect(out.at(-2)).toEqual({ type: 'finish', finishReason: 'stop' });
-    expect(out.at(-1)).toEqual({ type: 'usage', usage: { promptTokens: 6, completionTokens: 3, totalTokens: 9 } });
+    expect(out.at(-1)).toEqual({
+      type: 'usage',
+      usage: { promptTokens: 6, completionTokens: 3, totalTokens: 9 },
+    });
 
     const r = up.requests[0]!;
     expect(r.path).toBe('/v1/messages');
@@ -88,8 +98,16 @@ describe('anthropic chat', () => {
   it('uses the configured max_tokens default, and answers non-streamed calls from the JSON message', async () => {
     const out = await parts(req(), { streamUpstream: false });
     expect(lastBody()).toMatchObject({ max_tokens: 4_096, stream: false });
-    const c = await collect((async function* () { yield* out; })());
-    expect(c).toMatchObject({ text: 'You said: hello there', finishReason: 'stop', usage: { promptTokens: 6, completionTokens: 3 } });
+    const c = await collect(
+      (async function* () {
+        yield* out;
+      })(),
+    );
+    expect(c).toMatchObject({
+      text: 'You said: hello there',
+      finishReason: 'stop',
+      usage: { promptTokens: 6, completionTokens: 3 },
+    });
   });
 
   it('maps cache reads and writes into prompt tokens', async () => {
@@ -123,16 +141,33 @@ describe('anthropic chat', () => {
           role: 'assistant',
           content: null,
           tool_calls: [
-            { id: 'toolu_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+            {
+              id: 'toolu_a',
+              type: 'function',
+              function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+            },
             { id: 'toolu_b', type: 'function', function: { name: 'get_time', arguments: '' } },
           ],
         },
         { role: 'tool', tool_call_id: 'toolu_a', content: '18C' },
         { role: 'tool', tool_call_id: 'toolu_b', content: [{ type: 'text', text: '14:00' }] },
-        { role: 'user', content: [{ type: 'text', text: 'And tomorrow?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'And tomorrow?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
       ],
       tools: [
-        { type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            description: 'Weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } } },
+          },
+        },
         { type: 'function', function: { name: 'get_time' } },
       ],
       tool_choice: 'required',
@@ -141,7 +176,11 @@ describe('anthropic chat', () => {
     const out = await parts(conversation);
     const body = lastBody();
     expect(body.tools).toEqual([
-      { name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } },
+      {
+        name: 'get_weather',
+        description: 'Weather',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+      },
       { name: 'get_time', input_schema: { type: 'object', properties: {} } },
     ]);
     expect(body.tool_choice).toEqual({ type: 'any', disable_parallel_tool_use: true });
@@ -167,11 +206,19 @@ describe('anthropic chat', () => {
     const deltas = out.filter((p) => p.type === 'tool-call-delta').map((p) => p.toolCall);
     expect(deltas[0]).toEqual({ index: 0, id: 'toolu_1', name: 'get_weather', argumentsDelta: '' });
     expect(deltas.every((d) => d.index === 0 || d.index === 1)).toBe(true);
-    const c = await collect((async function* () { yield* out; })());
+    const c = await collect(
+      (async function* () {
+        yield* out;
+      })(),
+    );
     expect(c.text).toBe('Let me check.');
     expect(c.finishReason).toBe('tool_calls');
     expect(c.toolCalls).toEqual([
-      { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' } },
+      {
+        id: 'toolu_1',
+        type: 'function',
+        function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' },
+      },
       { id: 'toolu_2', type: 'function', function: { name: 'get_time', arguments: '{"tz":"CET"}' } },
     ]);
   });
@@ -181,7 +228,10 @@ describe('anthropic chat', () => {
       req({
         tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
         tool_choice: { type: 'function', function: { name: 'f' } },
-        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', required: ['a'] } } },
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'x', schema: { type: 'object', required: ['a'] } },
+        },
       }),
     );
     expect(lastBody().tool_choice).toEqual({ type: 'tool', name: 'f' });
@@ -189,7 +239,9 @@ describe('anthropic chat', () => {
   });
 
   it('rejects what Anthropic cannot take before calling it', async () => {
-    const e = await failure(req({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }));
+    const e = await failure(
+      req({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }),
+    );
     expect(e.code).toBe('upstream_bad_request');
     expect(up.requests).toHaveLength(0);
   });
@@ -199,7 +251,12 @@ describe('anthropic errors', () => {
   it('529 overloaded is a retryable 5xx with its retry hint', async () => {
     up.script([{ kind: 'status', status: 529, message: 'Overloaded', headers: { 'retry-after': '3' } }]);
     const e = await failure();
-    expect(e).toMatchObject({ code: 'upstream_5xx', retryable: true, retryAfterMs: 3_000, upstreamStatus: 529 });
+    expect(e).toMatchObject({
+      code: 'upstream_5xx',
+      retryable: true,
+      retryAfterMs: 3_000,
+      upstreamStatus: 529,
+    });
     expect(e.message).toContain('overloaded');
   });
 
@@ -209,7 +266,11 @@ describe('anthropic errors', () => {
       { kind: 'status', status: 401, message: `invalid x-api-key ${KEY}` },
       { kind: 'status', status: 400, message: 'messages: roles must alternate' },
     ]);
-    expect(await failure()).toMatchObject({ code: 'upstream_rate_limited', retryable: true, retryAfterMs: 7_000 });
+    expect(await failure()).toMatchObject({
+      code: 'upstream_rate_limited',
+      retryable: true,
+      retryAfterMs: 7_000,
+    });
     const auth = await failure();
     expect(auth).toMatchObject({ code: 'upstream_auth', retryable: false });
     expect(auth.message).not.toContain(KEY);
@@ -241,7 +302,9 @@ describe('anthropic behind a route', () => {
   it('retries an overloaded Anthropic target, and ends in-band once content went out', async () => {
     const config = ConfigSchema.parse({
       providers: { claude: { type: 'anthropic', baseUrl: up.url, apiKey: KEY } },
-      routes: { r: { targets: [{ provider: 'claude', model: 'claude-test' }], retries: { max: 2, baseDelayMs: 1 } } },
+      routes: {
+        r: { targets: [{ provider: 'claude', model: 'claude-test' }], retries: { max: 2, baseDelayMs: 1 } },
+      },
     });
     const routers = createRoutes(config, new Map([['claude', provider]]), createBreakers(config.breakers));
     up.script([{ kind: 'status', status: 529 }]);

@@ -10,6 +10,7 @@ import {
   dropParams,
 } from '../src/providers/openai-variants.ts';
 import { OPENAI_PRESETS } from '../src/providers/presets.ts';
+import { buildProviders, resolveModel } from '../src/providers/registry.ts';
 import type { ChatRequest } from '../src/providers/types.ts';
 import { fakeEmbedding, type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
 
@@ -60,7 +61,9 @@ describe('azure-openai', () => {
     // An unmapped model is the deployment name itself; non-streamed calls work the same way.
     const other = await collect(p.stream(req({ model: 'my-deploy' }), { streamUpstream: false }));
     expect(other.text).toBe('You said: hi azure');
-    expect(up.requests[1]!.path).toBe('/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21');
+    expect(up.requests[1]!.path).toBe(
+      '/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21',
+    );
     expect(await p.listModels()).toEqual(['gpt-4o']);
     await p.close();
   });
@@ -69,7 +72,9 @@ describe('azure-openai', () => {
     const p = azure({ apiVersion: '2025-01-01-preview' });
     const e = await p.embeddings('text-embedding-3-small').embed(['alpha', 'beta']);
     expect(e.vectors).toEqual([fakeEmbedding('alpha', 8), fakeEmbedding('beta', 8)]);
-    expect(up.requests[0]!.path).toBe('/openai/deployments/text-embedding-3-small/embeddings?api-version=2025-01-01-preview');
+    expect(up.requests[0]!.path).toBe(
+      '/openai/deployments/text-embedding-3-small/embeddings?api-version=2025-01-01-preview',
+    );
     await p.close();
   });
 
@@ -84,7 +89,13 @@ describe('azure-openai', () => {
 
   it('validates its config', () => {
     expect(() => provider({ type: 'azure-openai', endpoint: 'x' })).toThrow();
-    expect(() => provider({ type: 'azure-openai', endpoint: 'https://r.openai.azure.com', deploymentPath: '/no-placeholder' })).toThrow();
+    expect(() =>
+      provider({
+        type: 'azure-openai',
+        endpoint: 'https://r.openai.azure.com',
+        deploymentPath: '/no-placeholder',
+      }),
+    ).toThrow();
   });
 });
 
@@ -96,14 +107,24 @@ describe('presets', () => {
       auth: 'none',
       unsupportedParams: [...OPENAI_PRESETS.ollama.unsupportedParams],
     });
-    const vllm = provider({ type: 'openai-compatible', preset: 'vllm', baseUrl: 'http://gpu-box:9000/v1', unsupportedParams: [] });
+    const vllm = provider({
+      type: 'openai-compatible',
+      preset: 'vllm',
+      baseUrl: 'http://gpu-box:9000/v1',
+      unsupportedParams: [],
+    });
     expect(vllm).toMatchObject({ baseUrl: 'http://gpu-box:9000/v1', auth: 'bearer', unsupportedParams: [] });
     expect(() => provider({ type: 'openai-compatible', preset: 'nonesuch' })).toThrow(/preset/);
     expect(() => provider({ type: 'openai-compatible' })).toThrow();
   });
 
   it('a preset provider drops the parameters its server rejects and sends no key when auth is none', async () => {
-    const cfg = provider({ type: 'openai-compatible', preset: 'ollama', baseUrl: up.url, apiKey: KEY }) as OpenAICompatibleConfig;
+    const cfg = provider({
+      type: 'openai-compatible',
+      preset: 'ollama',
+      baseUrl: up.url,
+      apiKey: KEY,
+    }) as OpenAICompatibleConfig;
     const p = createConfiguredOpenAIProvider('ollama', cfg);
     // The peer wants a key, so with auth none it must answer 401: proof no key was sent.
     await expect(collect(p.stream(req()))).rejects.toMatchObject({ code: 'upstream_auth' });
@@ -112,9 +133,17 @@ describe('presets', () => {
 
     const open = createConfiguredOpenAIProvider(
       'ollama',
-      provider({ type: 'openai-compatible', preset: 'ollama', baseUrl: up.url, auth: 'bearer', apiKey: KEY }) as OpenAICompatibleConfig,
+      provider({
+        type: 'openai-compatible',
+        preset: 'ollama',
+        baseUrl: up.url,
+        auth: 'bearer',
+        apiKey: KEY,
+      }) as OpenAICompatibleConfig,
     );
-    const c = await collect(open.stream(req({ user: 'u1', seed: 3, extra: { logit_bias: { 1: 2 }, n: 1, top_k: 5 } })));
+    const c = await collect(
+      open.stream(req({ user: 'u1', seed: 3, extra: { logit_bias: { 1: 2 }, n: 1, top_k: 5 } })),
+    );
     expect(c.text).toBe('You said: hi azure');
     const body = up.requests[1]!.body as Record<string, unknown>;
     expect(body).toMatchObject({ seed: 3, top_k: 5 });
@@ -144,8 +173,34 @@ describe('presets', () => {
   it('dropParams leaves requests without dropped parameters untouched', () => {
     const r = req({ temperature: 1 });
     expect(dropParams(r, new Set(['seed', 'logprobs']))).toBe(r);
-    expect(dropParams(req({ seed: 2, extra: { logprobs: true, x: 1 } }), new Set(['seed', 'logprobs']))).toEqual(
-      req({ extra: { x: 1 } }),
-    );
+    expect(
+      dropParams(req({ seed: 2, extra: { logprobs: true, x: 1 } }), new Set(['seed', 'logprobs'])),
+    ).toEqual(req({ extra: { x: 1 } }));
+  });
+});
+
+describe('registry', () => {
+  it('builds every provider type, each in the maps it serves', async () => {
+    const config = ConfigSchema.parse({
+      providers: {
+        groq: { type: 'openai-compatible', preset: 'groq', apiKey: 'k' },
+        az: { type: 'azure-openai', endpoint: 'https://r.openai.azure.com', apiKey: 'k' },
+        claude: { type: 'anthropic', apiKey: 'k' },
+        gguf: { type: 'llama-cpp', modelPath: '/models/x.gguf' },
+        onnx: { type: 'onnx-embeddings', path: '/models/bert' },
+      },
+    });
+    const p = buildProviders(config);
+    expect([...p.chat.keys()].sort()).toEqual(['az', 'claude', 'extractive', 'gguf', 'groq']);
+    expect([...p.openai.keys()].sort()).toEqual(['az', 'groq']);
+    expect([...p.embedding.keys()].sort()).toEqual(['gguf', 'hashing', 'onnx']);
+    expect(p.embedder('onnx').model).toBe('bert');
+    expect(p.openai.get('groq')!.baseUrl).toBe(OPENAI_PRESETS.groq.baseUrl);
+    expect(resolveModel('claude/claude-sonnet-4-5', config)).toEqual({
+      provider: 'claude',
+      model: 'claude-sonnet-4-5',
+    });
+    expect(() => resolveModel('onnx/x', config)).toThrow(/does not exist/);
+    await p.closeAll();
   });
 });

@@ -6,7 +6,10 @@ import type { Router } from '../src/ai/router/router.ts';
 import { type AttemptReport, type RouterClock, seededRandom } from '../src/ai/router/types.ts';
 import { ConfigSchema, type KeelConfig } from '../src/config/schema.ts';
 import { collect } from '../src/providers/collect.ts';
-import { createOpenAICompatibleProvider, type OpenAICompatibleConfig } from '../src/providers/openai-compatible.ts';
+import {
+  createOpenAICompatibleProvider,
+  type OpenAICompatibleConfig,
+} from '../src/providers/openai-compatible.ts';
 import type { ChatProvider, ChatRequest, StreamPart } from '../src/providers/types.ts';
 import { countChatTokens, countTextTokens } from '../src/telemetry/cost.ts';
 import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
@@ -79,7 +82,8 @@ async function run(router: Router, r = req(), signal?: AbortSignal): Promise<Out
   return { parts, text, attempts, error };
 }
 
-const summary = (o: Outcome) => o.attempts.map((x) => `${x.target}#${x.attempt}:${x.outcome}${x.error ? `:${x.error.code}` : ''}`);
+const summary = (o: Outcome) =>
+  o.attempts.map((x) => `${x.target}#${x.attempt}:${x.outcome}${x.error ? `:${x.error.code}` : ''}`);
 
 beforeAll(async () => {
   a = await startOpenAIUpstream({ chunks: 3 });
@@ -170,7 +174,8 @@ describe('retries before the first byte', () => {
     const parts: StreamPart[] = [];
     const attempts: AttemptReport[] = [];
     const rb = setup({ only: { targets: [{ provider: 'b', model: 'm' }] } }).r('only');
-    for await (const p of rb.stream(req(), { streamUpstream: false, onAttempt: (x) => attempts.push(x) })) parts.push(p);
+    for await (const p of rb.stream(req(), { streamUpstream: false, onAttempt: (x) => attempts.push(x) }))
+      parts.push(p);
     expect(attempts.map((x) => x.outcome)).toEqual(['error', 'ok']);
     expect(attempts[0]!.error?.code).toBe('upstream_protocol');
     expect(parts.find((p) => p.type === 'text-delta')).toMatchObject({ text: 'answer from b' });
@@ -219,8 +224,20 @@ describe('retries before the first byte', () => {
     b.script(() => ({ kind: 'status', status: 502 }));
     const o = await run(r('main'));
     expect(o.parts).toEqual([]);
-    expect(o.error).toMatchObject({ code: 'upstream_5xx', status: 502, afterFirstByte: false, route: 'main' });
-    expect(o.error!.attempts.map((x) => x.target)).toEqual(['a/gpt-a', 'a/gpt-a', 'a/gpt-a', 'b/gpt-b', 'b/gpt-b', 'b/gpt-b']);
+    expect(o.error).toMatchObject({
+      code: 'upstream_5xx',
+      status: 502,
+      afterFirstByte: false,
+      route: 'main',
+    });
+    expect(o.error!.attempts.map((x) => x.target)).toEqual([
+      'a/gpt-a',
+      'a/gpt-a',
+      'a/gpt-a',
+      'b/gpt-b',
+      'b/gpt-b',
+      'b/gpt-b',
+    ]);
     expect(o.attempts).toEqual(o.error!.attempts);
   });
 });
@@ -259,6 +276,24 @@ describe('after the first byte', () => {
     expect(o.text).toBe('You said: hello');
   });
 
+  it('a target over its total time is cut off mid-stream: a terminal timeout, the upstream call cancelled', async () => {
+    const { r } = setup({
+      main: {
+        targets: [
+          { provider: 'a', model: 'gpt-a', timeouts: { totalMs: 300 } },
+          { provider: 'b', model: 'gpt-b' },
+        ],
+      },
+    });
+    a.script([{ kind: 'stall', afterChunks: 2 }]);
+    const o = await run(r('main'));
+    expect(o.text.length).toBeGreaterThan(0);
+    expect(o.error).toMatchObject({ code: 'upstream_timeout', afterFirstByte: true });
+    expect(o.error!.message).toContain('did not finish within 300 ms');
+    await expect(a.requests[0]!.settled).resolves.toBe('aborted');
+    expect(b.requests).toHaveLength(0);
+  });
+
   it('a slow drip is not a failure', async () => {
     const { r } = setup(FALLBACK);
     a.script([{ kind: 'drip', intervalMs: 5 }]);
@@ -271,7 +306,13 @@ describe('after the first byte', () => {
 describe('circuit breakers', () => {
   it('open after consecutive failures, are skipped while open, and close after a good probe', async () => {
     const { r, breakers } = setup({
-      main: { targets: [{ provider: 'a', model: 'gpt-a' }, { provider: 'b', model: 'gpt-b' }], retries: { max: 0 } },
+      main: {
+        targets: [
+          { provider: 'a', model: 'gpt-a' },
+          { provider: 'b', model: 'gpt-b' },
+        ],
+        retries: { max: 0 },
+      },
     });
     a.script(() => ({ kind: 'status', status: 500 }));
     for (let i = 0; i < 3; i++) expect((await run(r('main'))).text).toBe('answer from b');
@@ -291,7 +332,10 @@ describe('circuit breakers', () => {
   });
 
   it('every target open: one 503-style error with a retry hint, no upstream call', async () => {
-    const { r } = setup({ main: { targets: [{ provider: 'a', model: 'gpt-a' }], retries: { max: 0 } } }, { consecutiveFailures: 1 });
+    const { r } = setup(
+      { main: { targets: [{ provider: 'a', model: 'gpt-a' }], retries: { max: 0 } } },
+      { consecutiveFailures: 1 },
+    );
     a.script(() => ({ kind: 'status', status: 503 }));
     await run(r('main'));
     const o = await run(r('main'));
@@ -301,7 +345,10 @@ describe('circuit breakers', () => {
   });
 
   it('bad requests and cancellations do not count against a target', async () => {
-    const { r, breakers } = setup({ main: { targets: [{ provider: 'a', model: 'gpt-a' }], retries: { max: 0 } } }, { consecutiveFailures: 1 });
+    const { r, breakers } = setup(
+      { main: { targets: [{ provider: 'a', model: 'gpt-a' }], retries: { max: 0 } } },
+      { consecutiveFailures: 1 },
+    );
     a.script([{ kind: 'status', status: 400 }]);
     await run(r('main'));
     const ctl = new AbortController();
@@ -347,7 +394,11 @@ describe('weighted, nested and regional routes', () => {
       'inner:a/gpt-a#1:error',
       'outer:b/gpt-b#0:ok',
     ]);
-    expect(r('outer').leaves().map((l) => l.key)).toEqual(['a/gpt-a', 'b/gpt-b']);
+    expect(
+      r('outer')
+        .leaves()
+        .map((l) => l.key),
+    ).toEqual(['a/gpt-a', 'b/gpt-b']);
   });
 
   it('keeps to the allowed regions', async () => {

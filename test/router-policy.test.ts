@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../src/config/schema.ts';
-import { KeelError, ProviderError } from '../src/errors.ts';
 import { retryDelay } from '../src/ai/router/backoff.ts';
 import { CircuitBreaker, createBreakers } from '../src/ai/router/breaker.ts';
 import { checkRoutes, planOrder } from '../src/ai/router/plan.ts';
 import { seededRandom } from '../src/ai/router/types.ts';
+import { ConfigSchema } from '../src/config/schema.ts';
+import { KeelError, ProviderError } from '../src/errors.ts';
 
 const policy = { max: 3, baseDelayMs: 100, maxDelayMs: 1_000, maxRetryAfterMs: 5_000 };
-const err = (code: ConstructorParameters<typeof ProviderError>[0], extra: { retryAfterMs?: number; retryable?: boolean } = {}) =>
-  new ProviderError(code, code, { provider: 'p', ...extra });
+const err = (
+  code: ConstructorParameters<typeof ProviderError>[0],
+  extra: { retryAfterMs?: number; retryable?: boolean } = {},
+) => new ProviderError(code, code, { provider: 'p', ...extra });
 
 describe('retryDelay', () => {
   it('uses full jitter under an exponential ceiling, capped at maxDelayMs', () => {
@@ -21,18 +23,41 @@ describe('retryDelay', () => {
   });
 
   it('honours retry-after as given, and gives up on the target when it asks too much', () => {
-    expect(retryDelay(err('upstream_rate_limited', { retryAfterMs: 1_234 }), 0, policy, () => 0.9)).toBe(1_234);
+    expect(retryDelay(err('upstream_rate_limited', { retryAfterMs: 1_234 }), 0, policy, () => 0.9)).toBe(
+      1_234,
+    );
     expect(retryDelay(err('upstream_rate_limited', { retryAfterMs: 0 }), 0, policy, () => 0.9)).toBe(0);
-    expect(retryDelay(err('upstream_rate_limited', { retryAfterMs: 60_000 }), 0, policy, () => 0.9)).toBeUndefined();
+    expect(
+      retryDelay(err('upstream_rate_limited', { retryAfterMs: 60_000 }), 0, policy, () => 0.9),
+    ).toBeUndefined();
   });
 
   it('never retries non-retryable errors, aborts, or past max', () => {
-    for (const code of ['upstream_bad_request', 'upstream_auth', 'upstream_not_found', 'content_filtered', 'aborted'] as const) {
-      expect(retryDelay(err(code), 0, policy, () => 0.5), code).toBeUndefined();
+    for (const code of [
+      'upstream_bad_request',
+      'upstream_auth',
+      'upstream_not_found',
+      'content_filtered',
+      'aborted',
+    ] as const) {
+      expect(
+        retryDelay(err(code), 0, policy, () => 0.5),
+        code,
+      ).toBeUndefined();
     }
-    expect(retryDelay(err('upstream_rate_limited', { retryable: false }), 0, policy, () => 0.5)).toBeUndefined();
-    for (const code of ['upstream_timeout', 'upstream_network', 'upstream_protocol', 'upstream_rate_limited'] as const) {
-      expect(retryDelay(err(code), 2, policy, () => 0.5), code).toBeTypeOf('number');
+    expect(
+      retryDelay(err('upstream_rate_limited', { retryable: false }), 0, policy, () => 0.5),
+    ).toBeUndefined();
+    for (const code of [
+      'upstream_timeout',
+      'upstream_network',
+      'upstream_protocol',
+      'upstream_rate_limited',
+    ] as const) {
+      expect(
+        retryDelay(err(code), 2, policy, () => 0.5),
+        code,
+      ).toBeTypeOf('number');
     }
     expect(retryDelay(err('upstream_5xx'), 3, policy, () => 0.5)).toBeUndefined();
     expect(retryDelay(new KeelError('invalid_request', 'x'), 0, policy, () => 0.5)).toBeUndefined();
@@ -64,7 +89,8 @@ describe('planOrder', () => {
   it('is reproducible with a seed', () => {
     const a = seededRandom(7);
     const b = seededRandom(7);
-    const runs = (r: () => number) => Array.from({ length: 20 }, () => planOrder(items, 'weighted', r)[0]!.id).join('');
+    const runs = (r: () => number) =>
+      Array.from({ length: 20 }, () => planOrder(items, 'weighted', r)[0]!.id).join('');
     expect(runs(a)).toBe(runs(b));
   });
 });
@@ -72,16 +98,28 @@ describe('planOrder', () => {
 describe('checkRoutes', () => {
   it('reports unknown providers and routes, embed-only providers and loops', () => {
     const config = ConfigSchema.parse({
-      providers: { up: { type: 'openai-compatible', baseUrl: 'http://127.0.0.1:9/v1' }, h: { type: 'hashing' } },
+      providers: {
+        up: { type: 'openai-compatible', baseUrl: 'http://127.0.0.1:9/v1' },
+        h: { type: 'hashing' },
+      },
       routes: {
-        ok: { targets: [{ provider: 'up', model: 'm' }, { provider: 'extractive', model: 'extractive' }] },
-        bad: { targets: [{ provider: 'ghost', model: 'm' }, { provider: 'h', model: 'x' }, { route: 'nope' }] },
+        ok: {
+          targets: [
+            { provider: 'up', model: 'm' },
+            { provider: 'extractive', model: 'extractive' },
+          ],
+        },
+        bad: {
+          targets: [{ provider: 'ghost', model: 'm' }, { provider: 'h', model: 'x' }, { route: 'nope' }],
+        },
         loop1: { targets: [{ route: 'loop2' }] },
         loop2: { targets: [{ route: 'loop1' }] },
       },
     });
     const problems = checkRoutes(config).map((p) => `${p.path.join('.')}: ${p.message}`);
-    expect(problems).toContain('routes.bad.targets.0.provider: unknown provider "ghost" (expected one of: up, h)');
+    expect(problems).toContain(
+      'routes.bad.targets.0.provider: unknown provider "ghost" (expected one of: up, h)',
+    );
     expect(problems).toContain('routes.bad.targets.1.provider: provider "h" only embeds');
     expect(problems).toContain('routes.bad.targets.2.route: unknown route "nope"');
     expect(problems).toContain('routes.loop1: routes refer to each other in a loop: loop1 → loop2 → loop1');
@@ -89,7 +127,9 @@ describe('checkRoutes', () => {
   });
 
   it('fills route defaults', () => {
-    const config = ConfigSchema.parse({ routes: { r: { targets: [{ provider: 'extractive', model: 'x' }] } } });
+    const config = ConfigSchema.parse({
+      routes: { r: { targets: [{ provider: 'extractive', model: 'x' }] } },
+    });
     expect(config.routes.r).toEqual({
       strategy: 'fallback',
       targets: [{ provider: 'extractive', model: 'x', weight: 1 }],
@@ -173,7 +213,13 @@ describe('CircuitBreaker', () => {
   });
 
   it('registry: one breaker per target, snapshot sorted', () => {
-    const reg = createBreakers({ consecutiveFailures: 1, errorRate: 0.5, minRequests: 5, windowMs: 10_000, cooldownMs: 1_000 });
+    const reg = createBreakers({
+      consecutiveFailures: 1,
+      errorRate: 0.5,
+      minRequests: 5,
+      windowMs: 10_000,
+      cooldownMs: 1_000,
+    });
     reg.get('b/x').acquire()!.failure();
     expect(reg.get('a/y')).toBe(reg.get('a/y'));
     expect(reg.snapshot().map((s) => [s.target, s.state])).toEqual([

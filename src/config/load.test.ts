@@ -211,7 +211,7 @@ describe('invalid files', () => {
     expect(lines).toContain(`  - apps.support.colections: unknown setting (${file}:7)`);
     expect(lines).toContain(`  - apps.broken.model: required (expected string) (${file}:8)`);
     expect(lines).toContain(
-      `  - providers.local.type: expected one of: openai-compatible, extractive, hashing (${file}:12)`,
+      `  - providers.local.type: expected one of: openai-compatible, extractive, hashing, anthropic, azure-openai, llama-cpp, onnx-embeddings (${file}:12)`,
     );
   });
 

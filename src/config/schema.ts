@@ -200,6 +200,148 @@ export const TokenPriceSchema = z
   })
   .strict();
 
+/** OTLP/HTTP JSON export of traces (GenAI semantic conventions). */
+export const OtlpSchema = z
+  .object({
+    /** Collector base URL (`http://otel-collector:4318`) or the full `/v1/traces` URL. */
+    endpoint: z.string().url(),
+    headers: z.record(z.string(), z.string()).default({}),
+    batchSize: z.number().int().min(1).max(10_000).default(100),
+    flushIntervalMs: z.number().int().min(10).default(2_000),
+    timeoutMs: z.number().int().min(100).default(10_000),
+    serviceName: z.string().min(1).default('keel'),
+  })
+  .strict();
+
+const TELEMETRY_DEFAULTS = { traces: true, captureInput: true, retentionDays: 30 };
+
+export const TelemetrySchema = z
+  .object({
+    /** Store a trace per model request (metrics are kept either way). */
+    traces: z.boolean().default(true),
+    /** Keep each request's last user message, PII and secrets redacted, on its trace (for promotion to eval datasets). */
+    captureInput: z.boolean().default(true),
+    /** Traces older than this are deleted (hourly, in batches); 0 keeps them forever. */
+    retentionDays: z.number().int().min(0).default(30),
+    /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+    metricsToken: z.string().min(1).optional(),
+    otlp: OtlpSchema.optional(),
+  })
+  .strict();
+
+// ---- limits, budgets, access and caching (issue 4; see docs/limits-and-budgets.md) ----------------
+
+/** Rate limits of one subject (a key, a user, a tenant or an app). */
+export const LimitsSchema = z
+  .object({
+    /** Requests per minute (sliding window: at most this many in any 60 s). */
+    rpm: z.number().int().positive().optional(),
+    /** Tokens per minute: prompt tokens counted before the call, corrected with the real usage after. */
+    tpm: z.number().int().positive().optional(),
+    /** Requests in flight at once. */
+    concurrency: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** Spending limits in USD per UTC day and month. */
+export const BudgetSchema = z
+  .object({
+    dailyUsd: z.number().positive().optional(),
+    monthlyUsd: z.number().positive().optional(),
+    /** `hard` rejects (and stops streams) at the limit; `soft` allows, flags the response and notifies `webhook`. */
+    mode: z.enum(['hard', 'soft']).default('hard'),
+    /** Notified (POST, JSON) once per window when a soft budget is exceeded; default `policy.webhook`. */
+    webhook: z.string().url().optional(),
+  })
+  .strict();
+
+/** The most one request may cost: its worst case (prompt + max_tokens at the target's prices). */
+export const RequestCapSchema = z
+  .object({
+    maxUsd: z.number().positive(),
+    /** `reject` the request, or `clamp` its max_tokens to what fits. */
+    mode: z.enum(['reject', 'clamp']).default('reject'),
+  })
+  .strict();
+
+export const SubjectPolicySchema = z
+  .object({
+    limits: LimitsSchema.optional(),
+    budget: BudgetSchema.optional(),
+    requestCap: RequestCapSchema.optional(),
+  })
+  .strict();
+export type SubjectPolicyConfig = z.infer<typeof SubjectPolicySchema>;
+
+export const TenantPolicySchema = SubjectPolicySchema.extend({
+  /** Apps and models this tenant's keys may use (on top of each key's own list). */
+  allowedModels: z.array(z.string().min(1)).optional(),
+  /** Data residency: requests go only to providers/targets in these regions. */
+  regions: z.array(z.string().min(1)).min(1).optional(),
+}).strict();
+export type TenantPolicyConfig = z.infer<typeof TenantPolicySchema>;
+
+export const PolicySchema = z
+  .object({
+    /** Defaults for every API key; a key's own settings (admin API) replace them field by field. */
+    keys: SubjectPolicySchema.optional(),
+    /** Defaults for every user (a key's user label, per tenant). */
+    users: SubjectPolicySchema.optional(),
+    /** Per tenant name; `*` applies to every tenant without its own entry. */
+    tenants: z.record(z.string().min(1), TenantPolicySchema).default({}),
+    /** Per app name; `*` applies to every app without its own entry. */
+    apps: z.record(z.string().min(1), SubjectPolicySchema).default({}),
+    /** The per-request cost cap for every request (a subject's own cap applies too; the lowest wins). */
+    requestCap: RequestCapSchema.optional(),
+    /** Output tokens assumed when a request sets no max_tokens (worst-case checks, holds for non-streamed calls). */
+    defaultMaxTokens: z.number().int().positive().default(4_096),
+    /** A stream under a budget holds this many more output tokens each time it needs more. */
+    reserveStepTokens: z.number().int().positive().default(256),
+    /** Budget holds and concurrency slots are leased for this long and renewed while the request runs. */
+    leaseMs: z.number().int().min(1_000).default(60_000),
+    /** Default webhook for soft-budget notices. */
+    webhook: z.string().url().optional(),
+    /** How often each replica reloads the limits and budgets stored through the admin API. */
+    refreshMs: z.number().int().min(100).default(10_000),
+  })
+  .strict();
+export type PolicyConfig = z.infer<typeof PolicySchema>;
+
+export const SemanticCacheAppSchema = z
+  .object({
+    /** Cosine similarity of the question's embedding at or above which a cached answer is reused. */
+    threshold: z.number().gt(0).max(1).default(0.95),
+    ttlMs: z.number().int().positive().default(3_600_000),
+    /** Questions remembered per tenant, app, model and conversation context (oldest dropped first). */
+    maxEntries: z.number().int().min(1).max(10_000).default(256),
+  })
+  .strict();
+
+export const CacheSchema = z
+  .object({
+    /** Exact cache: the same normalised request in the same tenant gets the stored answer. */
+    exact: z
+      .object({
+        enabled: z.boolean().default(false),
+        ttlMs: z.number().int().positive().default(300_000),
+        /** Answers larger than this are not stored. */
+        maxEntryBytes: z.number().int().positive().default(262_144),
+      })
+      .strict()
+      .default({ enabled: false, ttlMs: 300_000, maxEntryBytes: 262_144 }),
+    /** Semantic cache, opt-in per app. */
+    semantic: z
+      .object({
+        /** Embedder for questions (`hashing` or `<provider>/<model>`); default `rag.embedder`. */
+        embedder: z.string().optional(),
+        apps: z.record(z.string().min(1), SemanticCacheAppSchema).default({}),
+      })
+      .strict()
+      .default({ apps: {} }),
+  })
+  .strict();
+export type CacheConfig = z.infer<typeof CacheSchema>;
+
 /** A public model name mapped to a provider's upstream model. */
 export const ModelAliasSchema = z.object({ provider: z.string().min(1), model: z.string().min(1) }).strict();
 
@@ -218,6 +360,8 @@ export const ConfigSchema = z
     dataDir: z.string().default('./.keel'),
     databaseUrl: z.string().optional(),
     redisUrl: z.string().optional(),
+    /** Namespace of Keel's keys in Redis; replicas that share limits and budgets must share it. */
+    redisPrefix: z.string().min(1).default('keel:'),
     adminKey: z.string().min(32, 'the admin key must be at least 32 characters').optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderSchema).default({}),
     models: z.record(z.string().min(1), ModelAliasSchema).default({}),
@@ -242,6 +386,19 @@ export const ConfigSchema = z
       .default({}),
     /** When set, a request whose `model` is not an app or alias goes to this provider unchanged. */
     passthroughProvider: z.string().optional(),
+    /** Rate limits, budgets, per-request cost caps, tenant allow-lists and data residency. */
+    policy: PolicySchema.default({
+      tenants: {},
+      apps: {},
+      defaultMaxTokens: 4_096,
+      reserveStepTokens: 256,
+      leaseMs: 60_000,
+      refreshMs: 10_000,
+    }),
+    cache: CacheSchema.default({
+      exact: { enabled: false, ttlMs: 300_000, maxEntryBytes: 262_144 },
+      semantic: { apps: {} },
+    }),
     rag: z
       .object({
         /** Embedder used for new collections: `hashing` or `<provider>/<model>`. */
@@ -252,6 +409,8 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ embedder: 'hashing', chunkTokens: 350, chunkOverlapTokens: 50, embedBatchSize: 64 }),
+    /** Traces, metrics and OpenTelemetry export (docs/monitoring.md). */
+    telemetry: TelemetrySchema.default(TELEMETRY_DEFAULTS),
     apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]*$/), AppSchema).default({}),
     /** Ingest `docs/` into collection `default` on first start with an empty store. */
     seedDocs: z.boolean().default(true),

@@ -17,7 +17,9 @@ interface Turn {
 const PASSTHROUGH = ['top_k', 'thinking', 'metadata', 'service_tier'] as const;
 
 function bad(provider: string, message: string): ProviderError {
-  return new ProviderError('upstream_bad_request', `Cannot send this request to ${provider}: ${message}`, { provider });
+  return new ProviderError('upstream_bad_request', `Cannot send this request to ${provider}: ${message}`, {
+    provider,
+  });
 }
 
 function textOf(content: ChatMessage['content']): string {
@@ -123,7 +125,12 @@ export function toAnthropicBody(
         const t = textOf(m.content);
         if (t) blocks.push({ type: 'text', text: t });
         for (const c of m.tool_calls ?? []) {
-          blocks.push({ type: 'tool_use', id: c.id, name: c.function.name, input: toolInput(c.function.arguments, provider) });
+          blocks.push({
+            type: 'tool_use',
+            id: c.id,
+            name: c.function.name,
+            input: toolInput(c.function.arguments, provider),
+          });
         }
         push('assistant', blocks);
         break;

@@ -66,7 +66,11 @@ export function mapAnthropicUsage(u: AnthropicUsage): Usage {
   const read = u.cache_read_input_tokens ?? 0;
   const prompt = input + write + read;
   const completion = u.output_tokens ?? 0;
-  const usage: Usage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+  const usage: Usage = {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: prompt + completion,
+  };
   if (read > 0) usage.cachedPromptTokens = read;
   if (write > 0) usage.cacheWritePromptTokens = write;
   return usage;
@@ -85,12 +89,20 @@ const ERROR_KINDS: Record<string, ProviderErrorCode> = {
 };
 
 /** An `event: error` inside a 200 stream. */
-export function anthropicStreamError(provider: string, err: AnthropicEvent['error'], secrets: readonly string[]): ProviderError {
+export function anthropicStreamError(
+  provider: string,
+  err: AnthropicEvent['error'],
+  secrets: readonly string[],
+): ProviderError {
   const type = err?.type ?? 'api_error';
   const message = scrub(err?.message ?? 'unknown error', secrets);
-  return new ProviderError(ERROR_KINDS[type] ?? 'upstream_5xx', `Upstream ${provider} failed mid-stream (${type}): ${message}`, {
-    provider,
-  });
+  return new ProviderError(
+    ERROR_KINDS[type] ?? 'upstream_5xx',
+    `Upstream ${provider} failed mid-stream (${type}): ${message}`,
+    {
+      provider,
+    },
+  );
 }
 
 export class AnthropicStreamState {
@@ -121,7 +133,10 @@ export class AnthropicStreamState {
         else if (b.type === 'tool_use' || b.type === 'server_tool_use') {
           const index = this.tools++;
           this.toolIndex.set(e.index ?? -1, index);
-          out.push({ type: 'tool-call-delta', toolCall: { index, id: b.id, name: b.name, argumentsDelta: '' } });
+          out.push({
+            type: 'tool-call-delta',
+            toolCall: { index, id: b.id, name: b.name, argumentsDelta: '' },
+          });
         }
         break;
       }
@@ -130,14 +145,17 @@ export class AnthropicStreamState {
         if (d.type === 'text_delta' && d.text) out.push({ type: 'text-delta', text: d.text });
         else if (d.type === 'input_json_delta' && d.partial_json) {
           const index = this.toolIndex.get(e.index ?? -1);
-          if (index !== undefined) out.push({ type: 'tool-call-delta', toolCall: { index, argumentsDelta: d.partial_json } });
+          if (index !== undefined)
+            out.push({ type: 'tool-call-delta', toolCall: { index, argumentsDelta: d.partial_json } });
         }
         // thinking_delta, signature_delta and citations_delta have no OpenAI chat equivalent.
         break;
       }
       case 'message_delta':
         // message_delta's usage is cumulative; newer API versions repeat the input figures in it.
-        if (e.usage) for (const [k, v] of Object.entries(e.usage)) if (typeof v === 'number') this.usage[k as keyof AnthropicUsage] = v;
+        if (e.usage)
+          for (const [k, v] of Object.entries(e.usage))
+            if (typeof v === 'number') this.usage[k as keyof AnthropicUsage] = v;
         out.push({ type: 'finish', finishReason: mapStopReason(e.delta?.stop_reason) });
         break;
       case 'message_stop':

@@ -2,8 +2,20 @@ import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/schema.ts';
 import { ProviderError } from '../errors.ts';
 import { toAnthropicBody } from './anthropic-request.ts';
-import { type AnthropicEvent, type AnthropicMessage, AnthropicStreamState, messageParts } from './anthropic-stream.ts';
-import { httpError, parseErrorBody, parseRetryAfter, protocolError, scrub, transportError } from './openai-errors.ts';
+import {
+  type AnthropicEvent,
+  type AnthropicMessage,
+  AnthropicStreamState,
+  messageParts,
+} from './anthropic-stream.ts';
+import {
+  httpError,
+  parseErrorBody,
+  parseRetryAfter,
+  protocolError,
+  scrub,
+  transportError,
+} from './openai-errors.ts';
 import { type Body, Call, headerValue, readCapped } from './openai-http.ts';
 import { type SseEvent, SseParser } from './sse.ts';
 import type { CallOptions, ChatProvider, ChatRequest, StreamPart } from './types.ts';
@@ -56,7 +68,9 @@ class AnthropicProvider implements ChatProvider {
     if (cfg.apiKey) h['x-api-key'] = cfg.apiKey;
     h['content-type'] = 'application/json';
     this.headers = h;
-    this.secrets = [cfg.apiKey ?? '', h['x-api-key'] ?? '', h.authorization ?? ''].filter((s) => s.length >= 8);
+    this.secrets = [cfg.apiKey ?? '', h['x-api-key'] ?? '', h.authorization ?? ''].filter(
+      (s) => s.length >= 8,
+    );
     this.pool = new Pool(url.origin, {
       connections: cfg.connections,
       connect: { timeout: cfg.timeouts.connectMs },
@@ -73,7 +87,9 @@ class AnthropicProvider implements ChatProvider {
       firstByteMs: opts.timeouts?.firstByteMs ?? this.cfg.timeouts.firstByteMs,
       totalMs: opts.timeouts?.totalMs ?? this.cfg.timeouts.totalMs,
     };
-    const body = JSON.stringify(toAnthropicBody(req, { provider: this.id, maxTokens: this.cfg.maxTokens, stream: streamUp }));
+    const body = JSON.stringify(
+      toAnthropicBody(req, { provider: this.id, maxTokens: this.cfg.maxTokens, stream: streamUp }),
+    );
     const call = new Call(opts.signal, t.totalMs);
     let res: Body | undefined;
     try {
@@ -89,7 +105,13 @@ class AnthropicProvider implements ChatProvider {
       });
       res = r.body;
       if (r.statusCode < 200 || r.statusCode >= 300) {
-        throw anthropicHttpError(this.id, r.statusCode, r.headers, await readCapped(res, ERROR_BODY_LIMIT), this.secrets);
+        throw anthropicHttpError(
+          this.id,
+          r.statusCode,
+          r.headers,
+          await readCapped(res, ERROR_BODY_LIMIT),
+          this.secrets,
+        );
       }
       if (!streamUp || !headerValue(r.headers, 'content-type').includes('text/event-stream')) {
         const out: StreamPart[] = [];

@@ -14,7 +14,17 @@ import type { CallOptions, ChatRequest, StreamPart } from './types.ts';
 
 export type AzureOpenAIConfig = Extract<ProviderConfig, { type: 'azure-openai' }>;
 
-const TOP_LEVEL = new Set(['temperature', 'top_p', 'max_tokens', 'stop', 'tools', 'tool_choice', 'response_format', 'seed', 'user']);
+const TOP_LEVEL = new Set([
+  'temperature',
+  'top_p',
+  'max_tokens',
+  'stop',
+  'tools',
+  'tool_choice',
+  'response_format',
+  'seed',
+  'user',
+]);
 
 /** `req` without the parameters in `drop` (top-level fields and `extra` keys alike). */
 export function dropParams(req: ChatRequest, drop: ReadonlySet<string>): ChatRequest {
@@ -51,14 +61,18 @@ function withAuth(cfg: OpenAICompatibleConfig): OpenAICompatibleConfig {
 }
 
 /** An `openai-compatible` provider with its preset / auth style / unsupported parameters applied. */
-export function createConfiguredOpenAIProvider(id: string, cfg: OpenAICompatibleConfig): OpenAICompatibleProvider {
+export function createConfiguredOpenAIProvider(
+  id: string,
+  cfg: OpenAICompatibleConfig,
+): OpenAICompatibleProvider {
   const inner = createOpenAICompatibleProvider(id, withAuth(cfg), { includeUsage: cfg.includeUsage });
   const drop = new Set(cfg.unsupportedParams ?? []);
   if (drop.size === 0) return inner;
   return {
     id,
     baseUrl: inner.baseUrl,
-    stream: (req: ChatRequest, opts?: CallOptions): AsyncIterable<StreamPart> => inner.stream(dropParams(req, drop), opts),
+    stream: (req: ChatRequest, opts?: CallOptions): AsyncIterable<StreamPart> =>
+      inner.stream(dropParams(req, drop), opts),
     embeddings: (model) => inner.embeddings(model),
     listModels: (opts) => inner.listModels(opts),
     close: () => inner.close(),

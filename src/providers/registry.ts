@@ -1,8 +1,12 @@
 import type { KeelConfig } from '../config/schema.ts';
 import { KeelError } from '../errors.ts';
+import { createAnthropicProvider } from './anthropic.ts';
 import { createExtractiveProvider } from './extractive.ts';
 import { HashingEmbedder } from './hashing.ts';
-import { createOpenAICompatibleProvider, type OpenAICompatibleProvider } from './openai-compatible.ts';
+import { createLlamaCppProvider } from './llama-cpp.ts';
+import { createOnnxEmbedder } from './onnx-embeddings.ts';
+import type { OpenAICompatibleProvider } from './openai-compatible.ts';
+import { createAzureOpenAIProvider, createConfiguredOpenAIProvider } from './openai-variants.ts';
 import type { ChatProvider, EmbeddingProvider } from './types.ts';
 
 /**
@@ -41,11 +45,31 @@ export function buildProviders(config: KeelConfig): Providers {
   for (const [id, p] of Object.entries(config.providers)) {
     switch (p.type) {
       case 'openai-compatible': {
-        const provider = createOpenAICompatibleProvider(id, p);
+        // Plain adapter unless a preset / auth style / unsupported-parameter list asks for more.
+        const provider = createConfiguredOpenAIProvider(id, p);
         chat.set(id, provider);
         openai.set(id, provider);
         break;
       }
+      case 'azure-openai': {
+        const provider = createAzureOpenAIProvider(id, p);
+        chat.set(id, provider);
+        openai.set(id, provider);
+        break;
+      }
+      case 'anthropic':
+        chat.set(id, createAnthropicProvider(id, p));
+        break;
+      case 'llama-cpp': {
+        // One GGUF file serves chat or embeddings (whichever the model is); nothing loads until used.
+        const local = createLlamaCppProvider(id, p);
+        chat.set(id, local);
+        embedding.set(id, local);
+        break;
+      }
+      case 'onnx-embeddings':
+        embedding.set(id, createOnnxEmbedder(id, p));
+        break;
       case 'extractive':
         chat.set(id, createExtractiveProvider(id));
         break;
@@ -100,7 +124,7 @@ export function buildProviders(config: KeelConfig): Providers {
 function knownChatProvider(id: string, config: KeelConfig): boolean {
   if (id === BUILTIN_CHAT) return true;
   const p = config.providers[id];
-  return p !== undefined && p.type !== 'hashing';
+  return p !== undefined && p.type !== 'hashing' && p.type !== 'onnx-embeddings';
 }
 
 /**

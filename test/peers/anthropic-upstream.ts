@@ -47,7 +47,9 @@ export interface AnthropicUpstream {
   /** Origin (`http://127.0.0.1:port`), as Anthropic's base URL has no `/v1`. */
   url: string;
   requests: AnthropicRequest[];
-  script(s: AnthropicFault | AnthropicFault[] | ((r: AnthropicRequest) => AnthropicFault | undefined) | undefined): void;
+  script(
+    s: AnthropicFault | AnthropicFault[] | ((r: AnthropicRequest) => AnthropicFault | undefined) | undefined,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -59,7 +61,9 @@ const textOf = (c: unknown): string =>
   typeof c === 'string'
     ? c
     : Array.isArray(c)
-      ? (c as Block[]).map((b) => (typeof b.text === 'string' ? b.text : typeof b.content === 'string' ? b.content : '')).join(' ')
+      ? (c as Block[])
+          .map((b) => (typeof b.text === 'string' ? b.text : typeof b.content === 'string' ? b.content : ''))
+          .join(' ')
       : '';
 
 /** What the real API would reject, as its message; undefined when the request is valid. */
@@ -79,7 +83,8 @@ function invalid(body: Record<string, unknown>): string | undefined {
     if (m.role !== 'user' && m.role !== 'assistant') {
       return `messages.${i}.role: Input should be 'user' or 'assistant'`;
     }
-    const blocks: Block[] = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : (m.content as Block[]);
+    const blocks: Block[] =
+      typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : (m.content as Block[]);
     if (!Array.isArray(blocks)) return `messages.${i}.content: Input should be a valid list`;
     const ids = new Set<string>();
     for (const b of blocks) {
@@ -104,13 +109,20 @@ function invalid(body: Record<string, unknown>): string | undefined {
   if (body.tools !== undefined) {
     if (!Array.isArray(body.tools)) return 'tools: Input should be a valid list';
     for (const t of body.tools as { name?: unknown; input_schema?: unknown }[]) {
-      if (typeof t.name !== 'string' || typeof t.input_schema !== 'object') return 'tools: name and input_schema required';
+      if (typeof t.name !== 'string' || typeof t.input_schema !== 'object')
+        return 'tools: name and input_schema required';
     }
   }
   return undefined;
 }
 
-function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}) {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
   const body = JSON.stringify({ type: 'error', error: { type, message } });
   res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_test', ...headers });
   res.end(body);
@@ -127,7 +139,9 @@ const ERROR_TYPES: Record<number, string> = {
   529: 'overloaded_error',
 };
 
-export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: number; content?: string } = {}): Promise<AnthropicUpstream> {
+export async function startAnthropicUpstream(
+  opts: { apiKey?: string; chunks?: number; content?: string } = {},
+): Promise<AnthropicUpstream> {
   const requests: AnthropicRequest[] = [];
   let queue: AnthropicFault[] = [];
   let decide: ((r: AnthropicRequest) => AnthropicFault | undefined) | undefined;
@@ -141,7 +155,13 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
       return;
     }
     if (fault?.kind === 'status') {
-      sendError(res, fault.status, fault.errorType ?? ERROR_TYPES[fault.status] ?? 'api_error', fault.message ?? `Scripted ${fault.status}`, fault.headers);
+      sendError(
+        res,
+        fault.status,
+        fault.errorType ?? ERROR_TYPES[fault.status] ?? 'api_error',
+        fault.message ?? `Scripted ${fault.status}`,
+        fault.headers,
+      );
       return;
     }
     if (rec.path !== '/v1/messages') return sendError(res, 404, 'not_found_error', `Not found: ${rec.path}`);
@@ -160,7 +180,8 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
     const text = reply?.text ?? opts.content ?? `You said: ${textOf(lastUser?.content)}`;
     const toolUses = reply?.toolUses ?? [];
     const n = Math.max(1, reply?.chunks ?? opts.chunks ?? 4);
-    const inputTokens = words(textOf(rec.body.system)) + msgs.reduce((s, m) => s + words(textOf(m.content)), 0);
+    const inputTokens =
+      words(textOf(rec.body.system)) + msgs.reduce((s, m) => s + words(textOf(m.content)), 0);
     const usage = {
       input_tokens: inputTokens,
       cache_creation_input_tokens: reply?.cacheCreationTokens ?? 0,
@@ -175,22 +196,52 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
       const content: unknown[] = [];
       if (text) content.push({ type: 'text', text });
       for (const t of toolUses) content.push({ type: 'tool_use', id: t.id, name: t.name, input: t.input });
-      const body = JSON.stringify({ id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage });
+      const body = JSON.stringify({
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content,
+        stop_reason: stopReason,
+        stop_sequence: null,
+        usage,
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
       return;
     }
 
     const events: [string, unknown][] = [
-      ['message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } }],
+      [
+        'message_start',
+        {
+          type: 'message_start',
+          message: {
+            id,
+            type: 'message',
+            role: 'assistant',
+            model,
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { ...usage, output_tokens: 1 },
+          },
+        },
+      ],
       ['ping', { type: 'ping' }],
     ];
     let index = 0;
     if (text) {
-      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }]);
+      events.push([
+        'content_block_start',
+        { type: 'content_block_start', index, content_block: { type: 'text', text: '' } },
+      ]);
       for (let i = 0; i < n; i++) {
         const piece = text.slice(Math.floor((i * text.length) / n), Math.floor(((i + 1) * text.length) / n));
-        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } }]);
+        events.push([
+          'content_block_delta',
+          { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } },
+        ]);
       }
       events.push(['content_block_stop', { type: 'content_block_stop', index }]);
       index++;
@@ -198,18 +249,54 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
     for (const t of toolUses) {
       const json = JSON.stringify(t.input);
       const half = Math.floor(json.length / 2);
-      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: t.id, name: t.name, input: {} } }]);
-      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } }]);
-      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: json.slice(0, half) } }]);
-      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: json.slice(half) } }]);
+      events.push([
+        'content_block_start',
+        {
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'tool_use', id: t.id, name: t.name, input: {} },
+        },
+      ]);
+      events.push([
+        'content_block_delta',
+        { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } },
+      ]);
+      events.push([
+        'content_block_delta',
+        {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'input_json_delta', partial_json: json.slice(0, half) },
+        },
+      ]);
+      events.push([
+        'content_block_delta',
+        {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'input_json_delta', partial_json: json.slice(half) },
+        },
+      ]);
       events.push(['content_block_stop', { type: 'content_block_stop', index }]);
       index++;
     }
-    events.push(['message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }]);
+    events.push([
+      'message_delta',
+      {
+        type: 'message_delta',
+        delta: { stop_reason: stopReason, stop_sequence: null },
+        usage: { output_tokens: usage.output_tokens },
+      },
+    ]);
     events.push(['message_stop', { type: 'message_stop' }]);
 
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': 'req_test' });
-    const cut = fault && 'afterEvents' in fault ? (fault.afterEvents ?? 4) : fault && fault.kind !== 'reply' ? 4 : -1;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'request-id': 'req_test',
+    });
+    const cut =
+      fault && 'afterEvents' in fault ? (fault.afterEvents ?? 4) : fault && fault.kind !== 'reply' ? 4 : -1;
     for (let i = 0; i < events.length; i++) {
       if (res.destroyed) return;
       if (i === cut) {
@@ -222,10 +309,15 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
             res.end();
             return;
           case 'malformed-sse':
-            res.end('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"ty\n\n');
+            res.end(
+              'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"ty\n\n',
+            );
             return;
           case 'error-event': {
-            const err = { type: 'error', error: { type: fault.errorType ?? 'overloaded_error', message: fault.message ?? 'Overloaded' } };
+            const err = {
+              type: 'error',
+              error: { type: fault.errorType ?? 'overloaded_error', message: fault.message ?? 'Overloaded' },
+            };
             res.end(`event: error\ndata: ${JSON.stringify(err)}\n\n`);
             return;
           }
@@ -248,7 +340,12 @@ export async function startAnthropicUpstream(opts: { apiKey?: string; chunks?: n
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
       } catch {
-        sendError(res, 400, 'invalid_request_error', 'There was an issue with your request body: invalid JSON');
+        sendError(
+          res,
+          400,
+          'invalid_request_error',
+          'There was an issue with your request body: invalid JSON',
+        );
         return;
       }
       let settle: (v: 'completed' | 'aborted') => void = () => {};

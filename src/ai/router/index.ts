@@ -3,12 +3,18 @@ import { KeelError } from '../../errors.ts';
 import type { ChatProvider } from '../../providers/types.ts';
 import type { Breakers } from './breaker.ts';
 import { checkRoutes } from './plan.ts';
-import { createRouter, type LeafTarget, type Router, type RouterOptions, type RouteTarget } from './router.ts';
+import {
+  createRouter,
+  type LeafTarget,
+  type Router,
+  type RouterOptions,
+  type RouteTarget,
+} from './router.ts';
 
 export type { BreakerPermit, BreakerSnapshot, BreakerState, Breakers } from './breaker.ts';
 export { breakerStateValue, CircuitBreaker, createBreakers } from './breaker.ts';
 export { RouteError } from './errors.ts';
-export { checkRoutes, type ConfigProblem, planOrder } from './plan.ts';
+export { type ConfigProblem, checkRoutes, planOrder } from './plan.ts';
 export type { LeafTarget, ResolvedRoute, Router, RouterOptions } from './router.ts';
 export { createRouter } from './router.ts';
 export type { AttemptReport, RouterCallOptions, RouterClock } from './types.ts';
@@ -29,7 +35,10 @@ export function createRoutes(
   for (const [name, r] of Object.entries(config.routes)) {
     r.targets.forEach((t, i) => {
       if ('provider' in t && !chat.has(t.provider)) {
-        problems.push({ path: ['routes', name, 'targets', i, 'provider'], message: `no chat provider "${t.provider}"` });
+        problems.push({
+          path: ['routes', name, 'targets', i, 'provider'],
+          message: `no chat provider "${t.provider}"`,
+        });
       }
     });
   }

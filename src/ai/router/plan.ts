@@ -34,13 +34,19 @@ export function checkRoutes(config: Pick<KeelConfig, 'routes' | 'providers'>): C
       }
     });
     if (route.strategy === 'weighted' && route.targets.every((t) => t.weight === 0)) {
-      problems.push({ path: ['routes', name, 'targets'], message: 'a weighted route needs a target with weight > 0' });
+      problems.push({
+        path: ['routes', name, 'targets'],
+        message: 'a weighted route needs a target with weight > 0',
+      });
     }
   }
   for (const name of Object.keys(routes)) {
     const cycle = findCycle(name, routes, []);
     if (cycle) {
-      problems.push({ path: ['routes', name], message: `routes refer to each other in a loop: ${cycle.join(' → ')}` });
+      problems.push({
+        path: ['routes', name],
+        message: `routes refer to each other in a loop: ${cycle.join(' → ')}`,
+      });
     }
   }
   return problems;

@@ -1,12 +1,14 @@
 import type { RouteConfig } from '../../config/schema.ts';
-import { KeelError, ProviderError } from '../../errors.ts';
+import { type KeelError, ProviderError } from '../../errors.ts';
 import type { ChatProvider, ChatRequest, StreamPart } from '../../providers/types.ts';
+import { type AttemptContext, attempt, type LeafTarget } from './attempt.ts';
 import { type RetryPolicy, retryDelay } from './backoff.ts';
-import type { Breakers, BreakerPermit } from './breaker.ts';
-import { asKeelError, canFallBack, isTargetFailure, RouteError } from './errors.ts';
+import type { Breakers } from './breaker.ts';
+import { canFallBack, RouteError } from './errors.ts';
 import { planOrder } from './plan.ts';
 import { type AttemptReport, type RouterCallOptions, type RouterClock, systemClock } from './types.ts';
-import { UsageMeter } from './usage.ts';
+
+export type { LeafTarget } from './attempt.ts';
 
 /**
  * A route: one public model name served by several targets. The router tries them in order (or by
@@ -16,17 +18,6 @@ import { UsageMeter } from './usage.ts';
  * `RouteError` whose `afterFirstByte` is true; nothing is retried then, since the caller already
  * has half an answer.
  */
-
-export interface LeafTarget {
-  kind: 'model';
-  /** `<provider>/<model>`: the breaker key and the name in attempt reports. */
-  key: string;
-  provider: ChatProvider;
-  model: string;
-  weight: number;
-  timeouts: { connectMs?: number; firstByteMs?: number; totalMs?: number } | undefined;
-  region: string | undefined;
-}
 
 export interface RouteTarget {
   kind: 'route';
@@ -63,19 +54,11 @@ interface InternalRouter extends Router {
   [RUN](req: ChatRequest, o: RouterCallOptions, log: AttemptReport[]): AsyncGenerator<StreamPart>;
 }
 
-function isContent(p: StreamPart): boolean {
-  return (p.type === 'text-delta' && p.text.length > 0) || p.type === 'tool-call-delta' || p.type === 'finish';
-}
-
-function errorInfo(e: KeelError): NonNullable<AttemptReport['error']> {
-  return { code: e.code, message: e.message, status: e.status, retryable: e.retryable };
-}
-
 export function createRouter(route: ResolvedRoute, breakers: Breakers, opts: RouterOptions = {}): Router {
   const clock = opts.clock ?? systemClock;
   const estimate = opts.estimateUsage ?? true;
 
-  const report = (o: RouterCallOptions, log: AttemptReport[], a: AttemptReport) => {
+  const report: AttemptContext['report'] = (o, log, a) => {
     log.push(a);
     try {
       o.onAttempt?.(a);
@@ -83,132 +66,24 @@ export function createRouter(route: ResolvedRoute, breakers: Breakers, opts: Rou
       // A broken trace callback must not break the answer.
     }
   };
+  const ctx: AttemptContext = { route: route.name, clock, estimate, report };
 
-  /** One call of one target. Returns undefined on success, the error when it failed before content. */
-  async function* attempt(
-    t: LeafTarget,
-    req: ChatRequest,
-    o: RouterCallOptions,
+  function finalError(
     log: AttemptReport[],
-    n: number,
-    delayMs: number | undefined,
-    permit: BreakerPermit,
-  ): AsyncGenerator<StreamPart, KeelError | undefined> {
-    const startMs = clock.now();
-    const base = { route: route.name, target: t.key, provider: t.provider.id, model: t.model, region: t.region };
-    const ctl = new AbortController();
-    let timedOut: string | undefined;
-    const expire = (why: string) => () => {
-      timedOut ??= why;
-      ctl.abort();
-    };
-    const onCaller = () => ctl.abort(o.signal?.reason);
-    if (o.signal?.aborted) ctl.abort(o.signal.reason);
-    else o.signal?.addEventListener('abort', onCaller, { once: true });
-    const to = t.timeouts;
-    // From outside a provider, connecting and waiting for the first token are one wait.
-    const firstMs = to?.firstByteMs === undefined ? undefined : (to.connectMs ?? 0) + to.firstByteMs;
-    let cancelFirst =
-      firstMs === undefined ? undefined : clock.timer(firstMs, expire(`sent no content within ${firstMs} ms`));
-    const cancelTotal =
-      to?.totalMs === undefined ? undefined : clock.timer(to.totalMs, expire(`did not finish within ${to.totalMs} ms`));
-    const sub: ChatRequest = req.model === t.model ? req : { ...req, model: t.model };
-    const meter = estimate ? new UsageMeter(sub) : undefined;
-    const held: StreamPart[] = [];
-    let committed = false;
-    let settled = false;
-    let ttftMs: number | undefined;
-    let it: AsyncIterator<StreamPart> | undefined;
-    try {
-      it = t.provider
-        .stream(sub, {
-          signal: ctl.signal,
-          timeouts: to && { firstByteMs: to.firstByteMs, totalMs: to.totalMs },
-          streamUpstream: o.streamUpstream,
-        })
-        [Symbol.asyncIterator]();
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        const p = r.value;
-        meter?.observe(p);
-        if (committed) {
-          yield p;
-        } else if (isContent(p)) {
-          committed = true;
-          ttftMs = clock.now() - startMs;
-          cancelFirst?.();
-          cancelFirst = undefined;
-          for (const h of held) yield h;
-          held.length = 0;
-          yield p;
-        } else held.push(p);
-      }
-      committed = true;
-      for (const h of held) yield h;
-      let usage = meter?.reportedUsage;
-      if (meter && usage === undefined) {
-        usage = meter.usage();
-        yield { type: 'usage', usage };
-      }
-      settled = true;
-      permit.success();
-      report(o, log, { ...base, attempt: n, startMs, durationMs: clock.now() - startMs, ttftMs, outcome: 'ok', usage, delayMs });
-      return undefined;
-    } catch (e) {
-      settled = true;
-      const err: KeelError = o.signal?.aborted
-        ? new ProviderError('aborted', 'The request was cancelled', { provider: t.provider.id })
-        : timedOut !== undefined
-          ? new ProviderError('upstream_timeout', `Upstream ${t.provider.id} ${timedOut}`, { provider: t.provider.id })
-          : asKeelError(e, t.provider.id);
-      if (isTargetFailure(err)) permit.failure();
-      else permit.release();
-      const usage = committed ? meter?.usage() : undefined;
-      report(o, log, {
-        ...base,
-        attempt: n,
-        startMs,
-        durationMs: clock.now() - startMs,
-        ttftMs,
-        outcome: err.code === 'aborted' ? 'aborted' : 'error',
-        error: errorInfo(err),
-        afterFirstByte: committed,
-        usage,
-        delayMs,
-      });
-      if (!committed) return err;
-      throw new RouteError(err.code, err.message, {
-        route: route.name,
-        attempts: log,
-        afterFirstByte: true,
-        cause: err,
-        status: err.status,
-        retryable: false,
-        usage,
-      });
-    } finally {
-      cancelFirst?.();
-      cancelTotal?.();
-      o.signal?.removeEventListener('abort', onCaller);
-      if (!settled) {
-        // The caller stopped reading: cancel the upstream call; the target did nothing wrong.
-        ctl.abort();
-        permit.release();
-        report(o, log, { ...base, attempt: n, startMs, durationMs: clock.now() - startMs, ttftMs, outcome: 'aborted', delayMs });
-      }
-      if (!settled || !committed) void it?.return?.()?.catch(() => undefined);
-    }
-  }
-
-  function finalError(log: AttemptReport[], last: KeelError | undefined, retryInMs: number | undefined): RouteError {
+    last: KeelError | undefined,
+    retryInMs: number | undefined,
+  ): RouteError {
     const common = { route: route.name, attempts: log, afterFirstByte: false };
     if (last === undefined) {
       if (retryInMs !== undefined) {
-        return new RouteError('unavailable', `Every target of route '${route.name}' is unavailable (circuit open)`, {
-          ...common,
-          retryAfterMs: Math.max(0, retryInMs),
-        });
+        return new RouteError(
+          'unavailable',
+          `Every target of route '${route.name}' is unavailable (circuit open)`,
+          {
+            ...common,
+            retryAfterMs: Math.max(0, retryInMs),
+          },
+        );
       }
       return new RouteError('unavailable', `Route '${route.name}' has no target in the allowed regions`, {
         ...common,
@@ -217,16 +92,24 @@ export function createRouter(route: ResolvedRoute, breakers: Breakers, opts: Rou
     }
     if (last instanceof RouteError) return last;
     const tries = log.filter((a) => a.outcome !== 'skipped').length;
-    return new RouteError(last.code, `Route '${route.name}' failed after ${tries} attempt(s): ${last.message}`, {
-      ...common,
-      cause: last,
-      status: last.status,
-      retryable: last.retryable,
-      retryAfterMs: last.retryAfterMs,
-    });
+    return new RouteError(
+      last.code,
+      `Route '${route.name}' failed after ${tries} attempt(s): ${last.message}`,
+      {
+        ...common,
+        cause: last,
+        status: last.status,
+        retryable: last.retryable,
+        retryAfterMs: last.retryAfterMs,
+      },
+    );
   }
 
-  async function* run(req: ChatRequest, o: RouterCallOptions, log: AttemptReport[]): AsyncGenerator<StreamPart> {
+  async function* run(
+    req: ChatRequest,
+    o: RouterCallOptions,
+    log: AttemptReport[],
+  ): AsyncGenerator<StreamPart> {
     let last: KeelError | undefined;
     let retryInMs: number | undefined;
     for (const t of planOrder(route.targets, route.strategy, clock.random)) {
@@ -251,11 +134,24 @@ export function createRouter(route: ResolvedRoute, breakers: Breakers, opts: Rou
         if (permit === undefined) {
           const wait = breaker.retryInMs();
           retryInMs = Math.min(retryInMs ?? wait, wait);
-          const s = { route: route.name, target: t.key, provider: t.provider.id, model: t.model, region: t.region };
-          report(o, log, { ...s, attempt: n, startMs: clock.now(), durationMs: 0, outcome: 'skipped', delayMs });
+          const s = {
+            route: route.name,
+            target: t.key,
+            provider: t.provider.id,
+            model: t.model,
+            region: t.region,
+          };
+          report(o, log, {
+            ...s,
+            attempt: n,
+            startMs: clock.now(),
+            durationMs: 0,
+            outcome: 'skipped',
+            delayMs,
+          });
           break;
         }
-        const err = yield* attempt(t, req, o, log, n, delayMs, permit);
+        const err = yield* attempt(ctx, t, req, o, log, n, delayMs, permit);
         if (err === undefined) return;
         last = err;
         if (!canFallBack(err)) throw finalError(log, err, undefined);
@@ -265,7 +161,11 @@ export function createRouter(route: ResolvedRoute, breakers: Breakers, opts: Rou
           try {
             await clock.sleep(delayMs, o.signal);
           } catch {
-            throw finalError(log, new ProviderError('aborted', 'The request was cancelled', { provider: t.provider.id }), undefined);
+            throw finalError(
+              log,
+              new ProviderError('aborted', 'The request was cancelled', { provider: t.provider.id }),
+              undefined,
+            );
           }
         }
       }
