@@ -1,16 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { createGuards, type Guards } from './ai/guards/guards.ts';
+import { withGuards } from './ai/guards/service.ts';
+import { bindBreakerGauge, createRouting, type Routing } from './ai/router/wiring.ts';
 import { type AiService, createAiService, type EmbedderTarget, type ModelTarget } from './ai/service.ts';
 import type { KeelConfig } from './config/schema.ts';
 import { KeelError } from './errors.ts';
+import { createEvalService, type EvalService } from './eval/service.ts';
 import { DEFAULT_TENANT, hashApiKey, issueKey } from './gateway/api-keys.ts';
 import { createAuth, type KeyLookupResult, type Principal } from './gateway/auth.ts';
+import { createPolicyEngine, type PolicyEngine } from './gateway/policy/index.ts';
+import { Pricing } from './gateway/policy/pricing.ts';
 import { buildGateway } from './gateway/server.ts';
 import type { IngestDocumentInput, IngestService } from './gateway/services.ts';
 import type { OpenAICompatibleProvider } from './providers/openai-compatible.ts';
 import { buildProviders, type Providers, resolveModel } from './providers/registry.ts';
 import type { EmbeddingProvider } from './providers/types.ts';
 import { ingestDocuments } from './rag/ingest.ts';
+import { openSharedState, type SharedState } from './state/open.ts';
 import { formatOf } from './rag/parse/index.ts';
 import { retrieve } from './rag/retrieve.ts';
 import type { DocumentInput, RagDeps } from './rag/types.ts';
@@ -18,6 +25,9 @@ import type { Db } from './store/db.ts';
 import { openStore } from './store/open.ts';
 import { countActiveAdminKeys, findKeyByHash, touchKeys } from './store/queries/keys.ts';
 import { ensureTenant } from './store/queries/tenants.ts';
+import type { TelemetryHub } from './telemetry/hub.ts';
+import type { KeelMetrics } from './telemetry/metrics.ts';
+import { createMonitoring } from './telemetry/monitoring.ts';
 import { StoreTraceSink } from './telemetry/trace-sink.ts';
 import { UsageLedger } from './telemetry/usage-ledger.ts';
 
@@ -37,11 +47,24 @@ export interface Keel {
   readonly db: Db;
   readonly providers: Providers;
   readonly ai: AiService;
+  /** Guard profiles, settings and the known-attack index (src/ai/guards). */
+  readonly guards: Guards;
+  /** Model routes and the circuit breakers of their targets. */
+  readonly routing: Routing;
   /** What `ingestPaths`/`ingestDocuments`/`retrieve` take. */
   readonly rag: RagDeps;
   readonly ledger: UsageLedger;
   readonly traces: StoreTraceSink;
+  /** Every finished trace goes through it (metrics, redaction, store, OTLP); `flush()` stores all so far. */
+  readonly telemetry: TelemetryHub;
+  readonly metrics: KeelMetrics;
+  /** Runs eval datasets through apps in this process. */
+  readonly evals: EvalService;
   readonly app: FastifyInstance;
+  /** Counters, limits and caches: in process, or Redis (`REDIS_URL`) shared by every replica. */
+  readonly state: SharedState;
+  /** Rate limits, budgets, access rules, residency and answer caches. */
+  readonly policy: PolicyEngine;
   /** The default tenant's id. */
   readonly defaultTenantId: string;
   /** Set when this start generated the store's first admin key: print it once, it is not stored. */
@@ -119,7 +142,9 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
     schema: opts.schema,
   });
   let providers: Providers | undefined;
+  let state: SharedState | undefined;
   try {
+    state = await openSharedState({ redisUrl: config.redisUrl, prefix: config.redisPrefix });
     const tenant = await ensureTenant(db, DEFAULT_TENANT);
     const generatedAdminKey = await bootstrapAdmin(db, config);
     providers = buildProviders(config);
@@ -152,17 +177,37 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       return { provider, model: provider.model };
     };
     const listing = passthroughId ? p.openai.get(passthroughId) : undefined;
-    const ai = createAiService({
+    const routing = createRouting(config, p.chat);
+    const attemptPricing = new Pricing(config);
+    // Guardrails: profiles, and the known-attack index in the store (seeded here, idempotent).
+    const guards = await createGuards(config, { db });
+    const unguarded = createAiService({
       config,
       resolveChatModel,
       resolveEmbedder,
       passthrough: passthroughId ? p.chat.get(passthroughId) : undefined,
       listPassthroughModels: listing ? cachedModelList(listing) : undefined,
       retrieve: (o) => retrieve(rag, o),
+      routes: routing.routes,
+      attemptCost: (provider, model, usage) => attemptPricing.costUsd(provider, model, usage),
     });
+    const ai = withGuards(unguarded, guards);
 
     const ledger = new UsageLedger(db);
+    // Policy warnings (a failed webhook, a cache that cannot answer) go to the gateway's log once it exists.
+    let warn: (msg: string, err?: unknown) => void = () => {};
+    const policy = await createPolicyEngine({
+      config,
+      db,
+      state,
+      embedder: (ref) => p.embedder(ref),
+      pricing: attemptPricing,
+      warn: (msg, err) => warn(msg, err),
+    });
     const traces = new StoreTraceSink(db);
+    const evals = createEvalService({ db, ai, config });
+    const monitoring = createMonitoring({ config, db, store: traces, evals });
+    bindBreakerGauge(routing.breakers, monitoring.metrics);
     const touched = new Set<string>();
     const localPrincipal: Principal = {
       keyId: null,
@@ -205,7 +250,24 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       ingest: ({ tenantId, collection, documents, signal }) =>
         ingestDocuments(rag, { tenantId, collection, signal, documents: documents.map(toDocumentInput) }),
     };
-    const app = buildGateway({ config, db, auth, ai, ledger, traces, ingest }, { logger: !opts.quiet });
+    const app = buildGateway(
+      {
+        config,
+        db,
+        auth,
+        ai,
+        ledger,
+        traces: monitoring.hub,
+        ingest,
+        monitoring: monitoring.service,
+        routing,
+        guard: guards.registry,
+        policy,
+      },
+      { logger: !opts.quiet },
+    );
+    warn = (msg, err) => app.log.warn({ err }, msg);
+    const sharedState = state;
 
     let closing: Promise<void> | undefined;
     const graceMs = opts.closeGraceMs ?? 5_000;
@@ -214,10 +276,17 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       db,
       providers: p,
       ai,
+      guards,
+      routing,
       rag,
       ledger,
       traces,
+      telemetry: monitoring.hub,
+      metrics: monitoring.metrics,
+      evals,
       app,
+      state: sharedState,
+      policy,
       defaultTenantId: tenant.id,
       generatedAdminKey,
       async listen() {
@@ -236,6 +305,9 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
             clearTimeout(grace);
           }
           await ledger.close();
+          await policy.close();
+          await sharedState.close();
+          await monitoring.close();
           await traces.close();
           if (touched.size > 0) await touchKeys(db, [...touched]).catch(() => undefined);
           await p.closeAll();
@@ -246,6 +318,7 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
     };
   } catch (e) {
     await providers?.closeAll();
+    await state?.close();
     await db.close();
     throw e;
   }

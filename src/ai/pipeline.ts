@@ -15,6 +15,8 @@ export interface StageTiming {
   startMs: number;
   durationMs: number;
   attributes?: Record<string, string | number | boolean | null>;
+  /** List items of the stage: one `chunk` event per retrieved chunk (ids, rank and score; never text). */
+  events?: { name: string; attributes: Record<string, string | number | boolean | null> }[];
 }
 
 /** A started chat: where it goes, what the model was given, and its output stream. */
@@ -46,6 +48,12 @@ export interface AppRunInput {
   stream: boolean;
   /** `performance.now()` at the request's start, so stage times line up with the trace. */
   t0: number;
+  /** Makes the model call (routes, structured output, attempt spans); default `provider.stream`. */
+  call?: ((req: ChatRequest) => AsyncIterable<StreamPart>) | undefined;
+  /** Guardrails: screens retrieved chunks before packing (injected ones are dropped). */
+  screenHits?: ((hits: RetrievalHit[]) => Promise<RetrievalHit[]>) | undefined;
+  /** Guardrails: the query to retrieve with, when not the (redacted) latest user message. */
+  retrievalQuery?: string | undefined;
 }
 
 /**
@@ -56,7 +64,7 @@ export interface AppRunInput {
 export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<ChatRun> {
   const { app, t0 } = input;
   const stages: StageTiming[] = [];
-  const query = retrievalQuery(input.messages);
+  const query = input.retrievalQuery ?? retrievalQuery(input.messages);
 
   let hits: RetrievalHit[] = [];
   const r0 = performance.now();
@@ -82,12 +90,24 @@ export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<
     durationMs: performance.now() - r0,
     attributes: {
       hits: hits.length,
-      chunk_ids: hits.map((h) => h.chunkId).join(','),
-      scores: hits.map((h) => h.score.toFixed(4)).join(','),
       collections: app.collections.join(','),
       missing_collection: missing,
     },
+    events: hits.map((h, i) => ({
+      name: 'chunk',
+      attributes: {
+        rank: i + 1,
+        chunk_id: h.chunkId,
+        document_id: h.externalId,
+        collection: h.collection,
+        score: Math.round(h.score * 1e6) / 1e6,
+        fts_rank: h.ftsRank ?? null,
+        vector_rank: h.vectorRank ?? null,
+      },
+    })),
   });
+
+  if (input.screenHits && hits.length > 0) hits = await input.screenHits(hits);
 
   const p0 = performance.now();
   const sources = packSources(hits, app.contextTokens);
@@ -100,7 +120,9 @@ export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<
   });
 
   const req: ChatRequest = { ...input.params, model: input.upstreamModel, messages, sources };
-  const parts = input.provider.stream(req, { signal: input.signal, streamUpstream: input.stream });
+  const parts = input.call
+    ? input.call(req)
+    : input.provider.stream(req, { signal: input.signal, streamUpstream: input.stream });
   return {
     app: app.name,
     providerId: input.provider.id,

@@ -1,8 +1,14 @@
 import type { KeelConfig } from '../config/schema.ts';
 import { KeelError } from '../errors.ts';
-import type { ChatMessage, ChatProvider, EmbeddingProvider } from '../providers/types.ts';
+import type { ChatMessage, ChatProvider, ChatRequest, EmbeddingProvider, Usage } from '../providers/types.ts';
+import type { RetrievalHit } from '../rag/types.ts';
+import type { SpanRecorder } from '../telemetry/tracing.ts';
 import { listApps, type ResolvedApp, resolveApp } from './apps.ts';
 import { type ChatParams, type ChatRun, type RetrieveFn, runApp } from './pipeline.ts';
+import { callModel } from './router/call.ts';
+import type { Router } from './router/router.ts';
+import { isRouter } from './router/wiring.ts';
+import { checkSchema, structuredFormat } from './structured.ts';
 
 /** A chat model reference resolved to a provider instance and the model name it expects. */
 export interface ModelTarget {
@@ -15,7 +21,7 @@ export interface EmbedderTarget {
   model: string;
 }
 
-/** What a client's `model` selects. Routes with retries/fallbacks (issue 3) resolve to a `model` target too. */
+/** What a client's `model` selects. A route's target is its `Router` (a `ChatProvider`) and the route's name. */
 export type ChatTarget =
   | { kind: 'app'; name: string; app: ResolvedApp; target: ModelTarget }
   | { kind: 'model'; name: string; target: ModelTarget; forwardRaw: boolean; passthrough: boolean };
@@ -29,11 +35,19 @@ export interface ChatInput {
   stream: boolean;
   /** `performance.now()` at the request's start. */
   t0: number;
+  /** The request's trace, for stages to add spans to (src/telemetry/tracing.ts). */
+  trace?: SpanRecorder | undefined;
+  /** Data residency: a route uses only its targets in these regions. */
+  regions?: readonly string[] | undefined;
+  /** Guardrails (src/ai/guards): screens retrieved chunks before they are packed into the prompt. */
+  screenHits?: ((hits: RetrievalHit[]) => Promise<RetrievalHit[]>) | undefined;
+  /** Guardrails: retrieve with this query instead of the (redacted) latest user message. */
+  retrievalQuery?: string | undefined;
 }
 
 export interface ModelInfo {
   id: string;
-  kind: 'app' | 'alias' | 'model';
+  kind: 'app' | 'alias' | 'route' | 'model';
   ownedBy: string;
   description?: string;
 }
@@ -61,15 +75,27 @@ export interface AiServiceDeps {
   /** The pass-through upstream's model ids (cached by the caller); absent when it cannot list them. */
   listPassthroughModels?: (() => Promise<string[]>) | undefined;
   retrieve: RetrieveFn;
+  /** Model routes by public name (`config.routes`), checked before aliases and providers. */
+  routes?: ReadonlyMap<string, Router> | undefined;
+  /** USD of a route attempt's usage, for its trace span. */
+  attemptCost?: ((provider: string, model: string, usage: Usage) => number) | undefined;
 }
 
 // Only OpenAI-compatible upstreams emit their wire JSON in `StreamPart.raw`.
-const RAW_TYPES = new Set(['openai-compatible']);
+const RAW_TYPES = new Set(['openai-compatible', 'azure-openai']);
 const TARGET_CACHE_MAX = 1_000;
 
 export function createAiService(deps: AiServiceDeps): AiService {
   const { config } = deps;
-  const forwardsRaw = (p: ChatProvider) => RAW_TYPES.has(config.providers[p.id]?.type ?? '');
+  // A route forwards bytes only when whichever target serves speaks OpenAI's wire format.
+  const forwardsRaw = (p: ChatProvider): boolean =>
+    isRouter(p)
+      ? p.leaves().every((l) => forwardsRaw(l.provider))
+      : RAW_TYPES.has(config.providers[p.id]?.type ?? '');
+  const resolveModelRef = (ref: string): ModelTarget | undefined => {
+    const route = deps.routes?.get(ref);
+    return route ? { provider: route, model: ref } : deps.resolveChatModel(ref);
+  };
   // Config is fixed for the process, so a name resolves the same way every time; the cache keeps
   // resolution off the per-request path (bounded: pass-through names are client-chosen).
   const cache = new Map<string, ChatTarget>();
@@ -77,7 +103,7 @@ export function createAiService(deps: AiServiceDeps): AiService {
   const resolveUncached = (name: string): ChatTarget => {
     const app = resolveApp(config, name);
     if (app) {
-      const target = deps.resolveChatModel(app.model);
+      const target = resolveModelRef(app.model);
       if (!target) {
         throw new KeelError(
           'config_invalid',
@@ -86,7 +112,7 @@ export function createAiService(deps: AiServiceDeps): AiService {
       }
       return { kind: 'app', name, app, target };
     }
-    const direct = deps.resolveChatModel(name);
+    const direct = resolveModelRef(name);
     if (direct)
       return {
         kind: 'model',
@@ -120,8 +146,26 @@ export function createAiService(deps: AiServiceDeps): AiService {
     },
 
     async startChat(t, input) {
+      const structured = structuredFormat(input.params.response_format);
+      // A schema that cannot compile is the client's error: refused before retrieval or any call.
+      if (structured) checkSchema(structured);
+      let run: ChatRun | undefined;
+      const call = (provider: ChatProvider) => (req: ChatRequest) =>
+        callModel(provider, req, {
+          signal: input.signal,
+          streamUpstream: input.stream,
+          trace: input.trace,
+          regions: input.regions,
+          cost: deps.attemptCost,
+          // The ledger charges the route target that answered, not the route.
+          onServed: (providerId, model) => {
+            if (run === undefined) return;
+            run.providerId = providerId;
+            run.upstreamModel = model;
+          },
+        });
       if (t.kind === 'app') {
-        return runApp(deps.retrieve, {
+        run = await runApp(deps.retrieve, {
           app: t.app,
           provider: t.target.provider,
           upstreamModel: t.target.model,
@@ -131,23 +175,25 @@ export function createAiService(deps: AiServiceDeps): AiService {
           signal: input.signal,
           stream: input.stream,
           t0: input.t0,
+          call: call(t.target.provider),
+          screenHits: input.screenHits,
+          retrievalQuery: input.retrievalQuery,
         });
+        return run;
       }
       const { provider, model } = t.target;
-      const parts = provider.stream(
-        { ...input.params, model, messages: input.messages },
-        { signal: input.signal, streamUpstream: input.stream },
-      );
-      return {
+      run = {
         app: null,
         providerId: provider.id,
         upstreamModel: model,
-        forwardRaw: t.forwardRaw,
+        // Validated JSON may be rewritten (fences stripped, usage summed over a repair).
+        forwardRaw: t.forwardRaw && structured === undefined,
         sources: [],
         messages: input.messages,
-        parts,
+        parts: call(provider)({ ...input.params, model, messages: input.messages }),
         stages: [],
       };
+      return run;
     },
 
     resolveEmbedder(name) {
@@ -170,6 +216,7 @@ export function createAiService(deps: AiServiceDeps): AiService {
       for (const [alias, m] of Object.entries(config.models)) {
         out.push({ id: alias, kind: 'alias', ownedBy: m.provider });
       }
+      for (const name of deps.routes?.keys() ?? []) out.push({ id: name, kind: 'route', ownedBy: 'keel' });
       for (const [id, p] of Object.entries(config.providers)) {
         if (p.type === 'extractive') out.push({ id, kind: 'model', ownedBy: 'keel' });
       }

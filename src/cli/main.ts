@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAsk } from './commands/ask.ts';
 import { registerConfig } from './commands/config.ts';
+import { registerEval } from './commands/eval.ts';
+import { registerGuard } from './commands/guard.ts';
 import { registerIngest } from './commands/ingest.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerUsage } from './commands/usage.ts';
 import { reportError } from './util.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -22,6 +25,9 @@ registerIngest(program);
 registerAsk(program);
 registerKeys(program);
 registerConfig(program);
+registerEval(program);
+registerGuard(program);
+registerUsage(program);
 
 try {
   await program.parseAsync(process.argv);

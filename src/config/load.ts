@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
+import { checkRoutes } from '../ai/router/plan.ts';
 import { KeelError } from '../errors.ts';
 import { ConfigSchema, type KeelConfig } from './schema.ts';
 import { type Env, lineOf, readYaml, type YamlSource } from './yaml.ts';
@@ -88,6 +89,8 @@ function applyEnv(raw: Record<string, unknown>, env: Env): Map<string, string> {
   str('KEEL_ADMIN_KEY', ['adminKey']);
   str('DATABASE_URL', ['databaseUrl']);
   str('REDIS_URL', ['redisUrl']);
+  // The standard OpenTelemetry variable: a collector base URL turns on OTLP trace export.
+  str('OTEL_EXPORTER_OTLP_ENDPOINT', ['telemetry', 'otlp', 'endpoint']);
 
   const apiKey = nonEmpty(env.OPENAI_API_KEY);
   const baseUrl = nonEmpty(env.OPENAI_BASE_URL);
@@ -140,7 +143,8 @@ function checkReferences(c: KeelConfig): RefError[] {
   const providerIds = Object.keys(c.providers);
   const knownProvider = (id: string): boolean => id in c.providers;
   const checkModelRef = (path: (string | number)[], ref: string): void => {
-    if (ref === 'extractive' || ref in c.models || c.providers[ref]?.type === 'extractive') return;
+    if (ref === 'extractive' || ref in c.models || ref in c.routes || c.providers[ref]?.type === 'extractive')
+      return;
     const slash = ref.indexOf('/');
     if (slash > 0 && knownProvider(ref.slice(0, slash)) && slash < ref.length - 1) return;
     const provider = slash > 0 ? ref.slice(0, slash) : undefined;
@@ -148,7 +152,7 @@ function checkReferences(c: KeelConfig): RefError[] {
       path,
       message: provider
         ? `unknown provider "${provider}" in "${ref}" (expected one of: ${providerIds.join(', ')})`
-        : `unknown model "${ref}" (expected "<provider>/<model>", a key of models, or extractive)`,
+        : `unknown model "${ref}" (expected "<provider>/<model>", a key of models or routes, or extractive)`,
     });
   };
   for (const [name, app] of Object.entries(c.apps)) checkModelRef(['apps', name, 'model'], app.model);
@@ -160,6 +164,7 @@ function checkReferences(c: KeelConfig): RefError[] {
       });
     }
   }
+  errors.push(...checkRoutes(c));
   if (c.passthroughProvider !== undefined && !knownProvider(c.passthroughProvider)) {
     errors.push({
       path: ['passthroughProvider'],

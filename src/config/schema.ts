@@ -1,4 +1,12 @@
 import { z } from 'zod';
+import {
+  GUARD_SETTINGS_DEFAULTS,
+  GuardProfileBodySchema,
+  GuardRefSchema,
+  GuardSettingsSchema,
+  ProfileNameSchema,
+  undefinedProfiles,
+} from '../guard/profile-config.ts';
 import { applyPreset, PRESET_NAMES } from '../providers/presets.ts';
 
 /** Timeouts for one upstream call; all in milliseconds. */
@@ -186,6 +194,8 @@ export const AppSchema = z
     topK: z.number().int().min(1).max(50).default(6),
     /** Max tokens of retrieved context packed into the prompt. */
     contextTokens: z.number().int().min(100).default(3_000),
+    /** Guard profile (`off`, `standard`, `strict`, a `guardProfiles` name) or `{profile, allow}`; default `guard.defaultProfile`. */
+    guard: GuardRefSchema.optional(),
   })
   .strict();
 export type AppConfig = z.infer<typeof AppSchema>;
@@ -412,9 +422,24 @@ export const ConfigSchema = z
     /** Traces, metrics and OpenTelemetry export (docs/monitoring.md). */
     telemetry: TelemetrySchema.default(TELEMETRY_DEFAULTS),
     apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]*$/), AppSchema).default({}),
+    /** Guardrails: defaults, pass-through, the known-attack index (docs/guardrails.md). */
+    guard: GuardSettingsSchema.default(GUARD_SETTINGS_DEFAULTS),
+    /** Custom guard profiles by name, each extending `off`, `standard` or `strict`. */
+    guardProfiles: z.record(ProfileNameSchema, GuardProfileBodySchema).default({}),
     /** Ingest `docs/` into collection `default` on first start with an empty store. */
     seedDocs: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const u of undefinedProfiles(c)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: u.path,
+        message: `guard profile '${u.name}' is ${
+          u.path[0] === 'guardProfiles' ? 'built in and cannot be redefined' : 'not defined (see guardProfiles)'
+        }`,
+      });
+    }
+  });
 
 export type KeelConfig = z.infer<typeof ConfigSchema>;

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { citationsFor } from '../ai/citations.ts';
+import { partialUsage } from '../ai/router/errors.ts';
 import { KeelError } from '../errors.ts';
 import { type CollectedCompletion, collect } from '../providers/collect.ts';
 import type { StreamPart } from '../providers/types.ts';
@@ -72,6 +73,7 @@ export async function sendJsonCompletion(
       return;
     }
     const err = toHttpError(e);
+    acct.usage ??= partialUsage(e);
     await acct
       .commit('error')
       .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
@@ -80,6 +82,10 @@ export async function sendJsonCompletion(
   }
   acct.completion = c.text;
   acct.usage = c.usage;
+  acct.finishReason = c.finishReason;
+  acct.hasToolCalls = c.toolCalls.length > 0;
+  // A pass-through answers with the upstream's id: feedback quoting it finds this trace.
+  if (run.forwardRaw && c.id) acct.tracer.set('response_id', c.id);
   try {
     await acct.commit('ok');
   } catch (e) {
@@ -90,7 +96,8 @@ export async function sendJsonCompletion(
     throw err;
   }
   acct.trace('ok', 200);
-  if (run.forwardRaw && seen.raw !== undefined && c.usage !== undefined) {
+  // An estimated usage (a route's count when the upstream sent none) is not in the upstream body.
+  if (run.forwardRaw && seen.raw !== undefined && c.usage !== undefined && !c.usage.estimated) {
     reply.type('application/json').send(seen.raw);
     return;
   }

@@ -1,8 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { citationsFor } from '../ai/citations.ts';
+import { partialUsage } from '../ai/router/errors.ts';
 import { KeelError } from '../errors.ts';
 import type { StreamPart, ToolCallDelta, Usage } from '../providers/types.ts';
 import type { RequestAccount } from './accounting.ts';
+import { noticeJson } from './policy/watch.ts';
 import { toHttpError } from './errors.ts';
 import { SseWriter } from './sse.ts';
 
@@ -31,6 +33,7 @@ async function failBeforeHeaders(acct: RequestAccount, reply: FastifyReply, e: u
     return;
   }
   const err = toHttpError(e);
+  acct.usage ??= partialUsage(e);
   await acct
     .commit('error')
     .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
@@ -69,6 +72,8 @@ export async function streamCompletion(
       return;
     }
     const err = toHttpError(e);
+    // Cut off mid-answer: a failed request, charged for what the partial answer used.
+    acct.usage ??= partialUsage(e);
     await acct
       .commit('error')
       .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
@@ -109,11 +114,17 @@ async function pumpRaw(
   let pending = false;
   let usageSent = false;
   let start: StreamPart | undefined;
+  const watch = acct.watch;
   for (let r = first; !r.done; r = await it.next()) {
     const p = r.value;
     if (p.type === 'text-delta') acct.completion += p.text;
     else if (p.type === 'usage') acct.usage = p.usage;
     else if (p.type === 'start') start = p;
+    // Budget and cache bookkeeping (src/gateway/policy/watch.ts); false: the budget is used up.
+    if (watch !== undefined) {
+      const go = watch.see(p);
+      if (go !== true && !(await go)) break;
+    }
     const raw = p.raw;
     if (raw !== undefined) {
       if (p.type !== 'usage' || opts.includeUsage || pending) {
@@ -126,8 +137,10 @@ async function pumpRaw(
       pending = false;
     } else if (p.type !== 'start') pending = true;
   }
-  if (!opts.includeUsage || usageSent) return '';
-  // The upstream reported no usage: send Keel's own count in the same shape.
+  // The client sees the upstream's id: feedback quoting it finds this trace.
+  if (start?.type === 'start' && start.id) acct.tracer.set('response_id', start.id);
+  const notice = watch?.notice;
+  if (notice === undefined && (!opts.includeUsage || usageSent)) return '';
   const s = start?.type === 'start' ? start : undefined;
   const head = JSON.stringify({
     id: s?.id ?? 'chatcmpl-' + acct.id,
@@ -136,7 +149,13 @@ async function pumpRaw(
     model: s?.model ?? acct.model,
     choices: [],
   });
-  return 'data: ' + head.slice(0, -1) + ',"usage":' + usageJson(acct.finalUsage()) + '}\n\n';
+  // Stopped by the budget: the upstream never finished, so Keel ends the answer, saying why.
+  let tail = notice
+    ? 'data: ' + head.slice(0, -3) + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]' + noticeJson(notice) + '}\n\n'
+    : '';
+  // The upstream reported no usage: send Keel's own count in the same shape.
+  if (opts.includeUsage && !usageSent) tail += 'data: ' + head.slice(0, -1) + ',"usage":' + usageJson(acct.finalUsage()) + '}\n\n';
+  return tail;
 }
 
 function toolCallJson(d: ToolCallDelta): string {
@@ -168,9 +187,18 @@ async function pumpSerialised(
   let finish = 'stop';
   let drain = w.write(prefix + open + '{"role":"assistant","content":""}' + close);
   if (drain) await drain;
+  const watch = acct.watch;
   for (let r = first; !r.done; r = await it.next()) {
     if (opts.signal.aborted) throw aborted();
     const p = r.value;
+    // Budget and cache bookkeeping (src/gateway/policy/watch.ts); false: the budget is used up.
+    if (watch !== undefined) {
+      const go = watch.see(p);
+      if (go !== true && !(await go)) {
+        finish = 'length';
+        break;
+      }
+    }
     switch (p.type) {
       case 'text-delta':
         if (p.text.length === 0) continue;
@@ -193,7 +221,7 @@ async function pumpSerialised(
     }
     if (drain) await drain;
   }
-  let tail = prefix + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+  let tail = prefix + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}]${noticeJson(watch?.notice)}}\n\n`;
   if (run.app !== null) {
     tail += prefix + '[],"citations":' + JSON.stringify(citationsFor(run.sources, acct.completion)) + '}\n\n';
   }

@@ -1,4 +1,7 @@
+import type { EvalService } from '../eval/service.ts';
 import type { UsageEntry } from '../store/queries/usage.ts';
+import type { KeelMetrics } from '../telemetry/metrics.ts';
+import type { TraceInput } from '../telemetry/tracing.ts';
 import type { Trace } from '../telemetry/types.ts';
 
 export type { AiService } from '../ai/service.ts';
@@ -8,9 +11,22 @@ export interface UsageRecorder {
   record(entry: UsageEntry): Promise<void>;
 }
 
-/** Finished traces go here; never blocks, never throws. */
+/** Finished traces go here; never blocks, never throws. `input` is the raw user input, redacted off the request path. */
 export interface TraceRecorder {
-  write(trace: Trace): void;
+  write(trace: Trace, input?: TraceInput): void;
+}
+
+/** Monitoring and evaluation behind `/metrics`, `/v1/stats`, `/v1/traces`, `/v1/feedback`, `/v1/eval/*`. */
+export interface MonitoringService {
+  /** The Prometheus registry; absent when metrics are off. */
+  metrics: KeelMetrics | undefined;
+  /** Bearer token `GET /metrics` requires, if any. */
+  metricsToken: string | undefined;
+  /** Resolves once every trace finished so far is stored. */
+  flushTraces(): Promise<void>;
+  /** Observes the traces waiting for the hub's next batch now (metrics), without waiting for the store. */
+  observePending(): void;
+  evals: EvalService;
 }
 
 /** One document of an ingest request, already validated. */

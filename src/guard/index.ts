@@ -27,6 +27,15 @@ export { createSecretsScanner } from './output/secrets.ts';
 export { createPiiScanner, detectPii } from './pii/scanner.ts';
 export { PII_TYPES, type PiiType } from './pii/types.ts';
 export {
+  type GuardProfileBody,
+  GuardProfileBodySchema,
+  type GuardRef,
+  GuardRefSchema,
+  type GuardSettings,
+  GuardSettingsSchema,
+  type ScannerId,
+} from './profile-config.ts';
+export {
   type BuiltinProfileName,
   builtinProfile,
   compileProfile,
@@ -37,6 +46,8 @@ export {
   SCANNER_IDS,
 } from './profiles.ts';
 export { maskFor, RedactionSession, type StreamRestorer } from './redact.ts';
+export { GuardRegistry, type GuardRegistryOptions } from './registry.ts';
+export { type GuardScanRequest, GuardScanRequestSchema, type GuardScanResult, scanText } from './scan.ts';
 export {
   type Action,
   type AppliedFinding,

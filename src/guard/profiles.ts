@@ -1,5 +1,4 @@
 import type { CountryCode } from 'libphonenumber-js';
-import { z } from 'zod';
 import { createGroundingScanner } from './grounding.ts';
 import type { AttackIndex } from './injection/attack-index.ts';
 import { createCanaryScanner } from './injection/canary.ts';
@@ -8,6 +7,13 @@ import { createBannedScanner } from './output/banned.ts';
 import { createJsonSchemaScanner } from './output/json-schema.ts';
 import { createPromptLeakScanner } from './output/prompt-leak.ts';
 import { createSecretsScanner } from './output/secrets.ts';
+import {
+  type BuiltinProfileName,
+  type GuardProfileConfig,
+  GuardProfileConfigSchema,
+  type ParsedGuardProfileConfig,
+  type ScannerId,
+} from './profile-config.ts';
 import { createPiiScanner } from './pii/scanner.ts';
 import { PII_TYPES } from './pii/types.ts';
 import type { Action, Scanner, Stage } from './types.ts';
@@ -15,95 +21,18 @@ import type { Action, Scanner, Stage } from './types.ts';
 /**
  * Guard profiles: which scanners run at each stage, the score threshold per finding type, the action
  * per finding type, and allow-lists. `off`, `standard` and `strict` are built in; a custom profile
- * (validated by `GuardProfileConfigSchema`, e.g. from an app's config) extends one of them.
+ * (validated by `GuardProfileConfigSchema`, e.g. from `guardProfiles` in keel.yaml) extends one of them.
  */
-export const SCANNER_IDS = [
-  'pii',
-  'secrets',
-  'injection',
-  'canary',
-  'grounding',
-  'json_schema',
-  'banned',
-  'prompt_leak',
-] as const;
-export type ScannerId = (typeof SCANNER_IDS)[number];
-export type BuiltinProfileName = 'off' | 'standard' | 'strict';
+export {
+  type BuiltinProfileName,
+  type GuardProfileConfig,
+  GuardProfileConfigSchema,
+  isBuiltinProfileName,
+  SCANNER_IDS,
+  type ScannerId,
+} from './profile-config.ts';
 
-const TypeKey = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'finding types are UPPER_SNAKE_CASE');
-const ActionSchema = z.enum(['allow', 'flag', 'redact', 'block']);
-const RegexString = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s, 'u');
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid regular expression' },
-);
-const StageList = z.array(z.enum(SCANNER_IDS)).optional();
-
-export const GuardProfileConfigSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
-    extends: z.enum(['off', 'standard', 'strict']).default('standard'),
-    input: StageList,
-    context: StageList,
-    output: StageList,
-    thresholds: z.record(TypeKey, z.number().min(0).max(1)).default({}),
-    actions: z.record(TypeKey, ActionSchema).default({}),
-    allow: z
-      .object({
-        /** Exact values never treated as findings (e.g. the app's own support address). */
-        values: z.array(z.string().min(1)).default([]),
-        /** Regular expressions matched against the whole finding value. */
-        patterns: z.array(RegexString).default([]),
-        /** Finding types ignored altogether. */
-        types: z.array(TypeKey).default([]),
-      })
-      .strict()
-      .optional(),
-    pii: z
-      .object({
-        entities: z.array(z.enum(PII_TYPES)).optional(),
-        names: z.enum(['lexicon', 'nlp']).optional(),
-        defaultCountries: z.array(z.string().regex(/^[A-Z]{2}$/)).optional(),
-      })
-      .strict()
-      .optional(),
-    grounding: z
-      .object({
-        mode: z.enum(['flag', 'remove', 'refuse']).optional(),
-        minSupport: z.number().min(0).max(1).optional(),
-        minScore: z.number().min(0).max(1).optional(),
-        refusal: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
-    banned: z
-      .object({
-        substrings: z.array(z.string().min(1)).default([]),
-        topics: z
-          .array(
-            z
-              .object({
-                name: z.string().min(1),
-                keywords: z.array(z.string().min(1)).min(1),
-                minHits: z.number().int().min(1).optional(),
-              })
-              .strict(),
-          )
-          .default([]),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-export type GuardProfileConfig = z.input<typeof GuardProfileConfigSchema>;
-type ParsedConfig = z.output<typeof GuardProfileConfigSchema>;
+type ParsedConfig = ParsedGuardProfileConfig;
 
 /** A profile ready to run: scanners built, lookups precomputed. */
 export interface GuardProfile {
@@ -113,6 +42,10 @@ export interface GuardProfile {
   actionFor(type: string): Action;
   /** True when the allow-list exempts this finding. */
   allows(type: string, value: string): boolean;
+  /** How streamed answers meet the output scanners (see `streaming` in `GuardProfileConfigSchema`). */
+  readonly streaming: 'live' | 'hold';
+  /** The validated configuration it was compiled from (to derive per-app variants). */
+  readonly config: ParsedGuardProfileConfig;
 }
 
 interface Base {
@@ -239,9 +172,16 @@ export function compileProfile(
     scanners[stage] = stages[stage].map((id) => build(id, stage)).filter((s): s is Scanner => s !== null);
   }
 
+  const banned = scanners.output.some((s) => s.id === 'banned');
+  const streaming =
+    cfg.streaming ??
+    ((stages.output.includes('grounding') && grounding.mode !== 'flag') || banned ? 'hold' : 'live');
+
   return {
     name: cfg.name,
     scanners,
+    streaming,
+    config: cfg,
     thresholdFor: (type) => thresholds[type] ?? DEFAULT_THRESHOLD,
     actionFor: (type) => actions[type] ?? 'flag',
     allows(type, value) {
@@ -262,8 +202,4 @@ export function builtinProfile(name: BuiltinProfileName): GuardProfile {
     builtins.set(name, p);
   }
   return p;
-}
-
-export function isBuiltinProfileName(name: string): name is BuiltinProfileName {
-  return name === 'off' || name === 'standard' || name === 'strict';
 }

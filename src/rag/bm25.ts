@@ -50,33 +50,46 @@ export async function bm25(
         .slice(0, MAX_QUERY_TERMS)
         // Rarest first: the pruned pass below takes a prefix of this order.
         .sort((a, b) => a.df - b.df);
-      const search = (match?: string[]) =>
+      const search = (match?: string[], exclude?: string[]) =>
         bm25Search(q, {
           collectionIds: ids,
           lexemes: terms.map((t) => t.lexeme),
           weights: terms.map((t) => t.w),
           matchLexemes: match,
+          excludeLexemes: exclude,
           k1: BM25_K1,
           b: BM25_B,
           avgLength,
           limit,
           filter,
         });
-      // MaxScore-style pruning. A term adds less than its weight w to any chunk's score (tf
-      // saturates below 1), so if the common terms' weights sum below the limit-th best score among
-      // chunks holding a rarer term, no chunk holding only common terms can enter the list: the
-      // top list is exact while reading only the rare terms' chunks.
-      let budget = 0;
+      // MaxScore pruning, exact. A term adds less than its weight w to any chunk's score (tf
+      // saturates below 1). Pass 1 scores the chunks holding the rarest terms (within a candidate
+      // budget); its limit-th score θ is a floor for the final list. The remaining terms with the
+      // smallest weights, as long as their weights sum to at most θ, are non-essential: a chunk
+      // holding only those cannot reach θ. Pass 2 scores the chunks holding an essential term that
+      // pass 1 has not seen. Chunks of common words alone are never read.
       let split = 0;
-      while (split < terms.length && (split === 0 || budget + (terms[split] as Term).df <= candidateBudget)) {
-        budget += (terms[split] as Term).df;
-        split++;
+      for (let budget = 0; split < terms.length; split++) {
+        const df = (terms[split] as Term).df;
+        if (split > 0 && budget + df > candidateBudget) break;
+        budget += df;
       }
       if (split === terms.length) return search();
-      const first = await search(terms.slice(0, split).map((t) => t.lexeme));
-      const threshold = first.length >= limit ? (first[limit - 1] as ScoredChunk).score : 0;
-      const commonBound = terms.slice(split).reduce((s, t) => s + t.w, 0);
-      return commonBound <= threshold ? first : search();
+      const first = terms.slice(0, split).map((t) => t.lexeme);
+      const pass1 = await search(first);
+      const threshold = pass1.length >= limit ? (pass1[limit - 1] as ScoredChunk).score : 0;
+      const rest = terms.slice(split).sort((a, b) => a.w - b.w);
+      let bound = 0;
+      let optional = 0;
+      while (optional < rest.length && bound + (rest[optional] as Term).w <= threshold) {
+        bound += (rest[optional] as Term).w;
+        optional++;
+      }
+      const essential = rest.slice(optional).map((t) => t.lexeme);
+      if (essential.length === 0) return pass1;
+      const pass2 = await search(essential, first);
+      return [...pass1, ...pass2].sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1)).slice(0, limit);
     }),
   );
   if (lists.length === 1) return lists[0] as ScoredChunk[];

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { KeelError } from '../errors.ts';
 import { vectorLiteral } from '../store/queries/chunks.ts';
 import {
@@ -16,7 +15,8 @@ import {
 } from '../store/queries/documents.ts';
 import { chunkDocument, indexText } from './chunk.ts';
 import { assertEmbedder, ensureCollection } from './collections.ts';
-import { formatOf, parseDocument } from './parse/index.ts';
+import { contentHash } from './content-hash.ts';
+import { parseDocument } from './parse/index.ts';
 import type { Chunk, DocumentInput, IngestError, IngestProgress, IngestSummary, RagDeps } from './types.ts';
 
 export interface IngestOptions {
@@ -34,8 +34,6 @@ export interface InputError {
 }
 export type IngestItem = DocumentInput | InputError;
 
-// Bump when parsing or chunking changes in a way that should re-index unchanged files.
-const PIPELINE_VERSION = 1;
 // Raw documents handled per round: one hash look-up, then embedding across documents in batches.
 const GROUP_DOCS = 64;
 const ANALYZE_AFTER_CHUNKS = 500;
@@ -55,7 +53,8 @@ interface Prepared {
  * Ingests documents into a collection. Per document: a content hash (content, format, title, uri,
  * metadata, chunking settings, embedder) that matches the stored one means nothing is written;
  * otherwise it is parsed, chunked and embedded (in batches, before any transaction opens), then its
- * old chunks are replaced in one transaction. A document that fails anywhere is reported in
+ * old chunks are replaced in one transaction (shared by the documents of a batch of 64; if it
+ * fails, each document is retried in its own). A document that fails anywhere is reported in
  * `errors` and leaves nothing behind; the others go on.
  */
 export async function ingestDocuments(
@@ -73,6 +72,7 @@ export async function ingestItems(
   knownTotal = 0,
 ): Promise<IngestSummary> {
   const run = new IngestRun(deps, opts, knownTotal);
+  let ok = false;
   try {
     let group: DocumentInput[] = [];
     for await (const item of items) {
@@ -87,8 +87,12 @@ export async function ingestItems(
       }
     }
     if (group.length > 0) await run.group(group, false);
+    ok = true;
   } finally {
-    await run.finish();
+    // Always restore the index; a failure doing so must not hide the error that ended the run.
+    await run.finish().catch((e: unknown) => {
+      if (ok) throw e;
+    });
   }
   return run.summary;
 }
@@ -132,7 +136,7 @@ class IngestRun {
       try {
         if (this.#seen.has(input.externalId)) throw new Error(`duplicate document id "${input.externalId}"`);
         this.#seen.add(input.externalId);
-        hashed.push({ input, hash: this.#hash(input) });
+        hashed.push({ input, hash: contentHash(input, this.deps) });
       } catch (e) {
         this.fail(input.uri || input.externalId, message(e));
       }
@@ -307,35 +311,13 @@ class IngestRun {
     }
     // PGlite has no autovacuum: without fresh statistics the planner misjudges how selective a
     // collection or a tsquery is and stops using the GIN index. Cheap next to a bulk load.
-    if (this.summary.chunks >= ANALYZE_AFTER_CHUNKS) await this.deps.db.exec('analyze chunks; analyze term_stats');
+    if (this.summary.chunks >= ANALYZE_AFTER_CHUNKS)
+      await this.deps.db.exec('analyze chunks; analyze term_stats');
   }
 
   async #createCollection(dims: number | undefined): Promise<CollectionRow> {
     this.#collection = await ensureCollection(this.deps, this.opts.tenantId, this.opts.collection, dims);
     return this.#collection;
-  }
-
-  #hash(input: DocumentInput): string {
-    if (!formatOf(input.format)) {
-      throw new KeelError('unsupported_media_type', `unsupported document format "${input.format}"`);
-    }
-    const h = createHash('sha256');
-    h.update(
-      JSON.stringify([
-        PIPELINE_VERSION,
-        formatOf(input.format),
-        input.title ?? null,
-        input.uri,
-        stableJson(input.metadata ?? {}),
-        this.deps.rag.chunkTokens,
-        this.deps.rag.chunkOverlapTokens,
-        this.deps.rag.embedder,
-        this.deps.embedder.dimensions ?? null,
-      ]),
-    );
-    h.update('\n');
-    h.update(input.content);
-    return h.digest('hex');
   }
 
   #progress(uri: string, status: IngestProgress['status']): void {
@@ -347,18 +329,6 @@ class IngestRun {
   #checkAbort(): void {
     if (this.opts.signal?.aborted) throw new KeelError('aborted', 'ingest aborted');
   }
-}
-
-/** JSON with object keys sorted, so equal metadata always hashes the same. */
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }
 
 function message(e: unknown): string {

@@ -83,6 +83,8 @@ export interface RetrieveOptions {
   mode?: RetrievalMode;
   /** Chunks whose metadata contains this object (jsonb `@>`). */
   filter?: Record<string, unknown>;
+  /** Hybrid only: RRF weights of the two lists (default: see `defaultVectorWeight` in retrieve.ts). */
+  weights?: { fts?: number; vector?: number };
 }
 
 export interface RetrievalHit {

@@ -2,6 +2,15 @@
 export type AttributeValue = string | number | boolean | null;
 export type Attributes = Record<string, AttributeValue>;
 
+/**
+ * Something a span saw, as a list item: a retrieved chunk (`chunk`), a guard finding (`finding`).
+ * Like OpenTelemetry span events, without their own timestamp. Never holds prompt text or PII values.
+ */
+export interface SpanEvent {
+  name: string;
+  attributes: Attributes;
+}
+
 /** One stage of a request (auth, retrieve, provider, ...). Times are relative to the trace start. */
 export interface Span {
   name: string;
@@ -9,6 +18,7 @@ export interface Span {
   startMs: number;
   durationMs: number;
   attributes?: Attributes | undefined;
+  events?: SpanEvent[] | undefined;
 }
 
 /** A finished request, as the gateway reports it to a `TelemetrySink`. `id` is the request id. */

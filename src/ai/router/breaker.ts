@@ -200,26 +200,45 @@ export class CircuitBreaker {
   }
 }
 
+export type BreakerListener = (target: string, from: BreakerState, to: BreakerState) => void;
+
 /** Every target's breaker, created on first use; shared by all routes of a process. */
 export interface Breakers {
   get(target: string): CircuitBreaker;
   /** State of every breaker, sorted by target: for the admin endpoint and `/metrics`. */
   snapshot(): BreakerSnapshot[];
+  /**
+   * Calls `fn` on every state change from now on (metrics, logs), for listeners that exist only
+   * after the breakers do. Returns a function that stops it.
+   */
+  watch(fn: BreakerListener): () => void;
 }
 
-export function createBreakers(
-  cfg: BreakerOptions,
-  onChange?: (target: string, from: BreakerState, to: BreakerState) => void,
-): Breakers {
+export function createBreakers(cfg: BreakerOptions, onChange?: BreakerListener): Breakers {
   const all = new Map<string, CircuitBreaker>();
+  const listeners = new Set<BreakerListener>();
+  if (onChange) listeners.add(onChange);
+  const notify: BreakerListener = (target, from, to) => {
+    for (const fn of listeners) {
+      try {
+        fn(target, from, to);
+      } catch {
+        // A broken listener must not break the call that moved the breaker.
+      }
+    }
+  };
   return {
     get(target) {
       let b = all.get(target);
       if (b === undefined) {
-        b = new CircuitBreaker(target, cfg, onChange);
+        b = new CircuitBreaker(target, cfg, notify);
         all.set(target, b);
       }
       return b;
+    },
+    watch(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
     snapshot() {
       return [...all.values()].map((b) => b.snapshot()).sort((a, b) => a.target.localeCompare(b.target));

@@ -76,3 +76,8 @@ export function isTargetFailure(e: KeelError): boolean {
   if (e.code === 'aborted') return false;
   return e.retryable || e.code === 'upstream_auth';
 }
+
+/** What a failed call had used when it broke off mid-answer (a `RouteError`'s usage), if known. */
+export function partialUsage(e: unknown): Usage | undefined {
+  return e instanceof RouteError ? e.usage : undefined;
+}

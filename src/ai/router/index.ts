@@ -13,7 +13,7 @@ import {
 
 export type { BreakerPermit, BreakerSnapshot, BreakerState, Breakers } from './breaker.ts';
 export { breakerStateValue, CircuitBreaker, createBreakers } from './breaker.ts';
-export { RouteError } from './errors.ts';
+export { partialUsage, RouteError } from './errors.ts';
 export { type ConfigProblem, checkRoutes, planOrder } from './plan.ts';
 export type { LeafTarget, ResolvedRoute, Router, RouterOptions } from './router.ts';
 export { createRouter } from './router.ts';

@@ -7,6 +7,7 @@ import { assertModelAllowed } from '../auth.ts';
 import { sendJsonCompletion } from '../chat-json.ts';
 import { streamCompletion } from '../chat-stream.ts';
 import { toHttpError } from '../errors.ts';
+import { sendCachedAnswer } from '../policy/cache-reply.ts';
 import { type ChatCompletionBody, ChatCompletionBodySchema, parseBody } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 
@@ -65,8 +66,20 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   });
   if (res.destroyed) ctl.abort();
 
-  const acct = new RequestAccount(deps, principal, body.model, stream, req.id, t0);
+  const acct = new RequestAccount(deps, principal, body.model, stream, req.id, t0, req.tracer);
   const { messages, params } = toChatParams(body);
+  acct.tracer.captureMessages(messages);
+  // Tenant allow-list, residency, cache, cost cap, rate limits and budget hold (src/gateway/policy).
+  const policy = deps.policy;
+  const admitted = policy
+    ? await acct.tracer.span('limits', () =>
+        policy.admitChat(acct, reply, { target, messages, params, headers: req.headers, signal: ctl.signal }),
+      )
+    : undefined;
+  if (admitted?.kind === 'cached') {
+    const includeUsage = body.stream_options?.include_usage === true;
+    return sendCachedAnswer(acct, reply, admitted.answer, admitted.outcome, includeUsage);
+  }
   try {
     acct.run = await deps.ai.startChat(target, {
       tenantId: principal.tenantId,
@@ -74,10 +87,13 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
       params,
       signal: ctl.signal,
       stream,
-      t0,
+      t0: acct.t0,
+      trace: acct.tracer,
+      regions: admitted?.regions,
     });
   } catch (e) {
     // Retrieval or prompt building failed: nothing reached a model, so nothing is charged.
+    void acct.policy?.finish('error', acct, false);
     const err = toHttpError(e);
     acct.trace('error', err.status, err);
     throw err;

@@ -49,6 +49,8 @@ class WindowScorer implements FeatureSink {
   constructor(
     private readonly postings: Map<number, Array<[number, number]>>,
     private readonly n: number,
+    /** A bitmap of the features known attacks have: most of a text's features are in none. */
+    private readonly present: Uint8Array,
   ) {
     this.cur = new Float64Array(n);
     this.prev = new Float64Array(n);
@@ -56,6 +58,8 @@ class WindowScorer implements FeatureSink {
 
   feature(hash: number, weight: number): void {
     this.norm2 += weight * weight;
+    const bit = hash & FILTER_MASK;
+    if ((this.present[bit >>> 3]! & (1 << (bit & 7))) === 0) return;
     const list = this.postings.get(hash);
     if (!list) return;
     this.touched = true;
@@ -88,8 +92,12 @@ class WindowScorer implements FeatureSink {
   }
 }
 
+const FILTER_BITS = 1 << 16;
+const FILTER_MASK = FILTER_BITS - 1;
+
 export class InMemoryAttackIndex implements AttackIndex {
   private readonly ids: string[] = [];
+  private readonly present = new Uint8Array(FILTER_BITS / 8);
   /** Inverted index: feature → (attack ordinal, weight). Sparse-sparse dot products stay cheap. */
   private readonly postings = new Map<number, Array<[number, number]>>();
 
@@ -101,6 +109,8 @@ export class InMemoryAttackIndex implements AttackIndex {
     const ord = this.ids.length;
     this.ids.push(attack.id);
     for (const [k, w] of embed(fold(attack.text))) {
+      const bit = k & FILTER_MASK;
+      this.present[bit >>> 3]! |= 1 << (bit & 7);
       let list = this.postings.get(k);
       if (!list) {
         list = [];
@@ -123,7 +133,7 @@ export class InMemoryAttackIndex implements AttackIndex {
 
   /** A sink to pass to `scanWords` when the caller scans the words anyway (the injection scanner). */
   scorer(): WindowScorer {
-    return new WindowScorer(this.postings, this.ids.length);
+    return new WindowScorer(this.postings, this.ids.length, this.present);
   }
 
   result(scorer: WindowScorer): AttackMatch {

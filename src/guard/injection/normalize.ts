@@ -108,8 +108,6 @@ const LEET: Record<string, string> = {
   '@': 'a',
   $: 's',
 };
-// Tokens mixing letters with leet digits/symbols ("1gn0re", "pr0mpt", "@ll"); pure numbers stay.
-const LEET_TOKEN = /[a-z0-9@$]+/g;
 // "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
 const SPACED = /\b(?:[a-z][ .\-_*]){3,}[a-z]\b/g;
 
@@ -133,16 +131,6 @@ function isLeetChar(c: number): boolean {
   return (c >= 48 && c <= 57) || c === 64 || c === 36;
 }
 
-/** True when a digit, `@` or `$` touches a lower-case letter ("1gn0re"); a plain loop beats a regex here. */
-function hasLeet(t: string): boolean {
-  for (let i = 1; i < t.length; i++) {
-    const a = t.charCodeAt(i - 1);
-    const b = t.charCodeAt(i);
-    if ((isLeetChar(a) && b >= 97 && b <= 122) || (isLeetChar(b) && a >= 97 && a <= 122)) return true;
-  }
-  return false;
-}
-
 export function fold(s: string): string {
   // Plain ASCII (most prompts) needs none of the Unicode passes.
   let t = NON_ASCII.test(s)
@@ -154,12 +142,46 @@ export function fold(s: string): string {
         .normalize('NFD')
         .replace(COMBINING, '')
     : s.toLowerCase();
-  if (hasLeet(t)) {
-    t = t.replace(LEET_TOKEN, (tok) =>
-      /[a-z]/.test(tok) && /[0-9@$]/.test(tok) ? tok.replace(/[0-9@$]/g, (c) => LEET[c] ?? c) : tok,
-    );
-  }
+  t = unleet(t);
   return t.replace(SPACED, (run) => run.replace(/[ .\-_*]/g, ''));
+}
+
+function isLeetTokenChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || isLeetChar(c);
+}
+
+/**
+ * Rewrites the leet characters of tokens (runs of `[a-z0-9@$]`) that mix letters with them; pure
+ * words and pure numbers stay. One pass, copying only around the tokens that change.
+ */
+function unleet(t: string): string {
+  let out = '';
+  let copied = 0;
+  const n = t.length;
+  let i = 0;
+  while (i < n) {
+    if (!isLeetTokenChar(t.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let letters = false;
+    let leet = false;
+    for (; i < n; i++) {
+      const c = t.charCodeAt(i);
+      if (c >= 97 && c <= 122) letters = true;
+      else if (isLeetChar(c)) leet = true;
+      else break;
+    }
+    if (!letters || !leet) continue;
+    out += t.slice(copied, start);
+    for (let k = start; k < i; k++) {
+      const ch = t[k]!;
+      out += LEET[ch] ?? ch;
+    }
+    copied = i;
+  }
+  return copied === 0 ? t : out + t.slice(copied);
 }
 
 function printableRatio(s: string): number {
@@ -176,16 +198,12 @@ function plausibleText(s: string): boolean {
   return s.length >= 8 && printableRatio(s) > 0.95 && /[a-zA-Z]{3,}/.test(s) && /\s/.test(s);
 }
 
+/** Base64 characters of both alphabets (`A-Za-z0-9+/_-`), as a table: this runs per character. */
+const B64 = new Uint8Array(128);
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') B64[ch.charCodeAt(0)] = 1;
+
 function isB64(c: number): boolean {
-  return (
-    (c >= 65 && c <= 90) ||
-    (c >= 97 && c <= 122) ||
-    (c >= 48 && c <= 57) ||
-    c === 43 ||
-    c === 47 ||
-    c === 95 ||
-    c === 45
-  );
+  return c < 128 && B64[c] === 1;
 }
 
 function isHex(c: number): boolean {
@@ -214,16 +232,21 @@ export function decodeRuns(text: string): string[] {
         i++;
         continue;
       }
-      let j = i;
+      let j = i + 1;
+      while (j < n && isB64(text.charCodeAt(j))) j++;
+      const len = j - i;
+      if (len !== 2 && len < 16) {
+        // Ordinary words: nothing encoded can hide in them.
+        i = j;
+        continue;
+      }
       let hexOnly = true;
       let mixed = false;
-      while (j < n && isB64(text.charCodeAt(j))) {
-        const c = text.charCodeAt(j);
+      for (let k = i; k < j; k++) {
+        const c = text.charCodeAt(k);
         if (hexOnly && !isHex(c)) hexOnly = false;
         if ((c >= 48 && c <= 57) || c === 43 || c === 47 || c === 95) mixed = true;
-        j++;
       }
-      const len = j - i;
       if (len === 2 && hexOnly && j < n && isSep(text.charCodeAt(j))) {
         // Separated hex pairs: "49 67 6e 6f ..."
         let k = i;

@@ -1,8 +1,14 @@
 import type { Finding, Scanner, ScanResult, Stage } from '../types.ts';
 import { type AttackIndex, type AttackMatch, InMemoryAttackIndex } from './attack-index.ts';
 import { normalizeForDetection } from './normalize.ts';
-import { combineRuleScore, matchRules, type RuleHit } from './rules.ts';
-import { scanWords } from './words.ts';
+import {
+  combineRuleScore,
+  matchRules,
+  newWordPositions,
+  type RuleHit,
+  TRIGGER_PREFIXES,
+} from './rules.ts';
+import { scanWords, type WordPositions } from './words.ts';
 
 /**
  * Prompt-injection scanner for user input and for retrieved chunks. Score = noisy-OR of the rule
@@ -41,8 +47,15 @@ function similarityWeight(s: number, floor: number, full: number): number {
   return Math.min(0.85, ((s - floor) / (full - floor)) * 0.85);
 }
 
-/** Similarity of one folded text to the known attacks; returns the prefixes its word scan produced. */
-export type SimilarityFn = (folded: string) => { match: AttackMatch; prefixes: Set<number> };
+/**
+ * Similarity of one folded text to the known attacks; returns what its word scan produced: the word
+ * prefixes and, for long texts, where the rules' start words are.
+ */
+export type SimilarityFn = (folded: string) => {
+  match: AttackMatch;
+  prefixes: Set<number>;
+  positions?: WordPositions | undefined;
+};
 
 export function assess(
   text: string,
@@ -52,11 +65,11 @@ export function assess(
 ): InjectionAssessment {
   const norm = normalizeForDetection(text);
   const first = similar(norm.folded);
-  const hits = matchRules(norm.folded, first.prefixes);
+  const hits = matchRules(norm.folded, first.prefixes, first.positions);
   let similarity = first.match;
   for (const d of norm.decoded) {
     const r = similar(d);
-    for (const h of matchRules(d, r.prefixes))
+    for (const h of matchRules(d, r.prefixes, r.positions))
       hits.push({ ...h, id: `decoded:${h.id}`, start: 0, end: text.length });
     if (r.match.score > similarity.score) similarity = r.match;
   }
@@ -123,8 +136,9 @@ export function createInjectionScanner(options: InjectionScannerOptions = {}): S
             text,
             (folded) => {
               const scorer = index.scorer();
-              const prefixes = scanWords(folded, scorer);
-              return { match: index.result(scorer), prefixes };
+              const positions = newWordPositions(folded);
+              const prefixes = scanWords(folded, scorer, positions, TRIGGER_PREFIXES);
+              return { match: index.result(scorer), prefixes, positions };
             },
             floor,
             full,
@@ -135,7 +149,16 @@ export function createInjectionScanner(options: InjectionScannerOptions = {}): S
       return (async () => {
         const remote = await index.nearest(text);
         return toResult(
-          assess(text, (folded) => ({ match: remote, prefixes: scanWords(folded) }), floor, full),
+          assess(
+            text,
+            (folded) => {
+              const positions = newWordPositions(folded);
+              const prefixes = scanWords(folded, undefined, positions, TRIGGER_PREFIXES);
+              return { match: remote, prefixes, positions };
+            },
+            floor,
+            full,
+          ),
         );
       })();
     },

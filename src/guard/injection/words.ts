@@ -36,17 +36,38 @@ function isWordChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
 }
 
+/** Where words with chosen prefixes start (for rules whose matches can only start there). */
+export interface WordPositions {
+  /** Prefix hashes to record. */
+  readonly wanted: ReadonlySet<number>;
+  /** Prefix hash → ascending start offsets. */
+  readonly at: Map<number, number[]>;
+}
+
 /**
  * Stems are a word's first six characters (crude, language-agnostic: "instructions" and
  * "instruction" meet); word pairs hash two stems together. `. ! ? : ;` and newlines end sentences.
- * Returns the word-prefix hashes; features go to `sink` when given.
+ * Returns the word-prefix hashes; features go to `sink` when given, and the start offsets of words
+ * with a wanted prefix to `positions`.
  */
-export function scanWords(folded: string, sink?: FeatureSink): Set<number> {
+export function scanWords(
+  folded: string,
+  sink?: FeatureSink,
+  positions?: WordPositions,
+  /** Only these prefixes are collected (the rules' trigger words); default all. */
+  keep?: ReadonlySet<number>,
+): Set<number> {
   const prefixes = new Set<number>();
   let prev = -1;
   let inSentence = false;
   const n = folded.length;
   let i = 0;
+  const record = (h: number, start: number) => {
+    if (!positions?.wanted.has(h)) return;
+    const list = positions.at.get(h);
+    if (list) list.push(start);
+    else positions.at.set(h, [start]);
+  };
   while (i < n) {
     const c = folded.charCodeAt(i);
     if (!isWordChar(c)) {
@@ -60,16 +81,24 @@ export function scanWords(folded: string, sink?: FeatureSink): Set<number> {
     }
     let h = FNV_OFFSET;
     let len = 0;
+    const start = i;
     while (i < n && isWordChar(folded.charCodeAt(i))) {
       if (len < STEM) {
         h = Math.imul(h ^ folded.charCodeAt(i), FNV_PRIME);
-        if (len === PREFIX - 1) prefixes.add(h >>> 0);
+        if (len === PREFIX - 1) {
+          const p = h >>> 0;
+          if (!keep || keep.has(p)) prefixes.add(p);
+          if (positions) record(p, start);
+        }
       }
       len++;
       i++;
     }
     h >>>= 0;
-    if (len < PREFIX) prefixes.add(h);
+    if (len < PREFIX) {
+      if (!keep || keep.has(h)) prefixes.add(h);
+      if (positions) record(h, start);
+    }
     if (!sink || len < 2 || (len <= STEM && STOP_HASHES.has(h))) continue;
     inSentence = true;
     sink.feature(h, 1);

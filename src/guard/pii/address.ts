@@ -138,7 +138,8 @@ export function recognizeAddress(text: string): PiiMatch[] {
       push(m.index, m.index + m[0].length, 0.4, 'name+number+context', 0.2, 0.25);
     for (const m of text.matchAll(NUM_THEN_STREET_WORD))
       push(m.index, m.index + m[0].length, 0.7, 'number+street-word+name');
-    for (const m of text.matchAll(PO_BOX)) push(m.index, m.index + m[0].length, 0.75, 'po-box');
+    if (text.includes('Box') || text.includes('Postfach'))
+      for (const m of text.matchAll(PO_BOX)) push(m.index, m.index + m[0].length, 0.75, 'po-box');
     for (const m of text.matchAll(ZIP_LABELLED)) {
       const start = m.index + m[0].length - m[1]!.length;
       out.push({

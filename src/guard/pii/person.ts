@@ -16,11 +16,16 @@ const STRONG_CUE =
 const MEDIUM_CUE =
   "i'm|i am|this is|it's|ich bin|hier ist|thanks|thank you|meet|met|married|patient|client|customer|contact|ask|tell|told|under|mit|für|von|bei";
 const WEAK_CUE = 'by|with|from|and|to|for|said|says|according to|und';
-/** Every cue in the text, found in one pass; a cue's glue runs up to where a name would start. */
-const CUES = new RegExp(
-  `(?<![\\p{L}\\p{N}])(?:(?<strong>${STRONG_CUE})|(?<medium>${MEDIUM_CUE})|(?<weak>${WEAK_CUE}))[\\s,:"“'-]*|(?<comma>,)[\\s"“'-]*`,
-  'giu',
+/**
+ * A cue ending right where a name starts (its glue runs up to the name). Read only in the window
+ * before each candidate name: most of a long text is never looked at.
+ */
+const CUE_BEFORE = new RegExp(
+  `(?<![\\p{L}\\p{N}])(?:(?<strong>${STRONG_CUE})|(?<medium>${MEDIUM_CUE})|(?<weak>${WEAK_CUE}))[\\s,:"“'-]*$|(?<comma>,)[\\s"“'-]*$`,
+  'iu',
 );
+/** Longest cue plus glue looked for before a name. */
+const CUE_WINDOW = 48;
 const AFTER_CUE =
   /^(?:'s|’s|\s+(?:said|says|wrote|writes|told|asked|replied|who|is a|was a|and his|and her|sagte|schrieb)\b|\s*,\s*(?:who|the)\b|:)/;
 const LOWER_AFTER_CUE =
@@ -39,6 +44,8 @@ interface Tok {
   initial: boolean;
   dotted: boolean;
   allCaps: boolean;
+  /** `nameCapable`, computed on first use. */
+  capable?: boolean;
 }
 
 const SENTENCE_BREAK = /[.!?:;\n…•|]/;
@@ -72,7 +79,8 @@ function tokens(text: string): Tok[] {
     let w = m[0];
     const dotted = w.endsWith('.');
     if (dotted) w = w.slice(0, -1);
-    if (/['’]s$/.test(w)) w = w.slice(0, -2);
+    if (w.length > 2 && w.endsWith('s') && (w[w.length - 2] === "'" || w[w.length - 2] === '’'))
+      w = w.slice(0, -2);
     const initial = w.length === 1;
     const end = m.index + w.length + (dotted && initial ? 1 : 0);
     out.push({
@@ -89,26 +97,35 @@ function tokens(text: string): Tok[] {
 }
 
 function nameCapable(t: Tok): boolean {
+  t.capable ??= computeCapable(t);
+  return t.capable;
+}
+
+function computeCapable(t: Tok): boolean {
   if (t.initial) return true;
   if (t.allCaps) return false;
   if (firstNames.has(t.lower) || lastNames.has(t.lower)) return true;
   return !isCommonWord(t.lower) && !thingWords.has(t.lower);
 }
 
-/** Map from the offset right after a cue (and its glue) to the cue's strength. */
-function findCues(text: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const m of text.matchAll(CUES)) {
+/** Strength of the cue that ends (with its glue) at `at`, memoised per offset. */
+function cueAt(text: string, at: number, memo: Map<number, number>): number {
+  const known = memo.get(at);
+  if (known !== undefined) return known;
+  // One character more than the window, so the lookbehind sees what precedes a cue at its start.
+  const from = Math.max(0, at - CUE_WINDOW - 1);
+  const m = CUE_BEFORE.exec(text.slice(from, at));
+  let b = 0;
+  if (m && (m.index > 0 || from === 0)) {
     const g = m.groups!;
-    const b = g.strong ? 0.4 : g.medium ? 0.25 : 0.1;
-    const at = m.index + m[0].length;
-    if ((out.get(at) ?? 0) < b) out.set(at, b);
+    b = g.strong ? 0.4 : g.medium ? 0.25 : 0.1;
   }
-  return out;
+  memo.set(at, b);
+  return b;
 }
 
 function cueBonus(text: string, start: number, end: number, cues: Map<number, number>): number {
-  let b = cues.get(start) ?? 0;
+  let b = cueAt(text, start, cues);
   if (AFTER_CUE.test(text.slice(end, end + 16).toLowerCase())) b += 0.1;
   const lineStart = start === 0 || text[start - 1] === '\n';
   if (lineStart && text[end] === ':') b += 0.35;
@@ -157,18 +174,28 @@ function scoreRun(
   return clamp01(s);
 }
 
+/** True when `text[from, to)` is one or two spaces or tabs. */
+function spaceGap(text: string, from: number, to: number): boolean {
+  const len = to - from;
+  if (len < 1 || len > 2) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
 export function recognizePerson(text: string, opts: RecognizerOptions): PiiMatch[] {
   const toks = tokens(text);
   const out: PiiMatch[] = [];
-  const cues = toks.length > 0 ? findCues(text) : new Map<number, number>();
+  const cues = new Map<number, number>();
   let i = 0;
   while (i < toks.length) {
     // A group is a chain of capitalised tokens separated by spaces only.
     let j = i;
     while (j + 1 < toks.length) {
       const a = toks[j]!;
-      const gap = text.slice(a.rawEnd, toks[j + 1]!.start);
-      if (!/^[ \t]{1,2}$/.test(gap)) break;
+      if (!spaceGap(text, a.rawEnd, toks[j + 1]!.start)) break;
       if (a.dotted && !a.initial && !honorifics.has(a.lower)) break;
       j++;
     }

@@ -36,10 +36,40 @@ const KNOWN: Array<[RegExp, string, string]> = [
 
 const LABELLED =
   /\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|passwort|kennwort|bearer|authorization)\b["']?\s*(?:[:=]|=>|\bis\b|\bist\b)?\s*["']?(?:bearer\s+)?([^\s"',;]{8,})/gi;
-const LABEL_HINT = /key|secret|token|passw|pwd|bearer|authoriz|kennwort/i;
-const RANDOM_RUN = /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,}(?![A-Za-z0-9+/_=-])/g;
+const LABEL_HINTS = ['key', 'secret', 'token', 'passw', 'pwd', 'bearer', 'authoriz', 'kennwort'];
+const RANDOM_MIN = 24;
 const HEXISH = /^(?:[0-9a-f]+|[0-9A-F]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const KEY_CTX = /\b(key|secret|token|password|credential|auth|bearer|api)\b/;
+
+function isRunChar(c: number): boolean {
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    (c >= 48 && c <= 57) ||
+    c === 43 ||
+    c === 47 ||
+    c === 95 ||
+    c === 61 ||
+    c === 45
+  );
+}
+
+/** Maximal runs of `[A-Za-z0-9+/_=-]` at least `RANDOM_MIN` long (a hand loop: a regex tries every offset). */
+function randomRuns(text: string): Array<{ index: number; value: string }> {
+  const out: Array<{ index: number; value: string }> = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!isRunChar(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const start = i;
+    while (i < n && isRunChar(text.charCodeAt(i))) i++;
+    if (i - start >= RANDOM_MIN) out.push({ index: start, value: text.slice(start, i) });
+  }
+  return out;
+}
 
 function looksRandom(s: string): boolean {
   if (!/[0-9]/.test(s) || !/[a-z]/.test(s) || !/[A-Z]/.test(s)) return false;
@@ -63,7 +93,8 @@ export function recognizeSecrets(text: string): PiiMatch[] {
       out.push({ type: 'SECRET', start, end, score: 0.95, reason });
     }
   }
-  const labelled = LABEL_HINT.test(text);
+  const lower = text.toLowerCase();
+  const labelled = LABEL_HINTS.some((h) => lower.includes(h));
   for (const m of labelled ? text.matchAll(LABELLED) : []) {
     const v = m[1]!;
     const start = m.index + m[0].length - v.length;
@@ -81,8 +112,8 @@ export function recognizeSecrets(text: string): PiiMatch[] {
       reason: 'labelled-secret',
     });
   }
-  for (const m of text.matchAll(RANDOM_RUN)) {
-    const v = m[0];
+  for (const m of randomRuns(text)) {
+    const v = m.value;
     // Runs far longer than any key are encoded data (images, blobs), not credentials.
     if (v.length > 200) continue;
     if (HEXISH.test(v)) {

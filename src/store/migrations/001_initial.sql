@@ -70,6 +70,11 @@ create index chunks_document on chunks (document_id, position);
 create index chunks_collection on chunks (collection_id);
 create index chunks_tsv on chunks using gin (tsv);
 create index chunks_metadata on chunks using gin (metadata jsonb_path_ops);
+-- Embeddings stay in the row, uncompressed (text and tsvector move out of line first): exact
+-- scans, relevance feedback and index builds then read a vector without decompressing it (hashing
+-- vectors are sparse and would otherwise be pglz-compressed). HNSW caps dimensions at 2000, which fits a row.
+alter table chunks alter column embedding set storage plain;
+alter table chunks set (toast_tuple_target = 8160);
 -- HNSW indexes are per collection (partial, on embedding::vector(dimensions)); created with the collection.
 
 -- BM25 statistics: document frequency of each lexeme per collection, kept in step with chunks.

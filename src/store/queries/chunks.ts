@@ -38,6 +38,8 @@ export interface Bm25Params {
   weights: number[];
   /** Candidates are the chunks containing any of these (default: any of `lexemes`); all `lexemes` are scored. */
   matchLexemes?: string[] | undefined;
+  /** ...and none of these (chunks an earlier pass already scored). */
+  excludeLexemes?: string[] | undefined;
   k1: number;
   b: number;
   avgLength: number;
@@ -69,7 +71,9 @@ export async function bm25Search(q: Queryable, p: Bm25Params): Promise<ScoredChu
     p.k1,
     p.b,
     p.avgLength,
-    orQuery(p.matchLexemes ?? p.lexemes),
+    p.excludeLexemes?.length
+      ? `(${orQuery(p.matchLexemes ?? p.lexemes)}) & !(${orQuery(p.excludeLexemes)})`
+      : orQuery(p.matchLexemes ?? p.lexemes),
     p.limit,
   ];
   let filterSql = '';

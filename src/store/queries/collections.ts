@@ -86,7 +86,10 @@ export async function dropHnswIndex(db: Db, collectionId: string): Promise<void>
  * Makes sure the collection's HNSW index exists and is valid, (re)building it when a bulk load
  * dropped it or a crash left it missing or half-built. A no-op catalog look-up otherwise.
  */
-export async function ensureHnswIndex(db: Db, collection: { id: string; dimensions: number }): Promise<boolean> {
+export async function ensureHnswIndex(
+  db: Db,
+  collection: { id: string; dimensions: number },
+): Promise<boolean> {
   const name = hnswIndexName(collection.id);
   const [row] = await db.query<{ valid: boolean | null }>(
     'select (select indisvalid from pg_index where indexrelid = to_regclass($1)) as valid',

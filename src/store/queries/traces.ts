@@ -105,6 +105,17 @@ export interface TraceFilter {
   tenantId?: string | undefined;
   app?: string | undefined;
   status?: string | undefined;
+  keyId?: string | undefined;
+  userLabel?: string | undefined;
+  model?: string | undefined;
+  errorCode?: string | undefined;
+  minLatencyMs?: number | undefined;
+  maxLatencyMs?: number | undefined;
+  minCostUsd?: number | undefined;
+  /** Only traces with (true) or without (false) guard findings (attribute `guard_findings`). */
+  hasGuardFindings?: boolean | undefined;
+  /** Only traces whose response was rated up/down, rated at all (`any`) or not rated (`none`). */
+  feedback?: 'up' | 'down' | 'any' | 'none' | undefined;
   /** Inclusive. */
   from?: Date | undefined;
   /** Exclusive. */
@@ -125,6 +136,24 @@ export async function listTraces(q: Queryable, filter: TraceFilter): Promise<Tra
   if (filter.tenantId !== undefined) parts.push(`tenant_id = ${p(filter.tenantId)}`);
   if (filter.app !== undefined) parts.push(`app = ${p(filter.app)}`);
   if (filter.status !== undefined) parts.push(`status = ${p(filter.status)}`);
+  if (filter.keyId !== undefined) parts.push(`key_id = ${p(filter.keyId)}`);
+  if (filter.userLabel !== undefined) parts.push(`user_label = ${p(filter.userLabel)}`);
+  if (filter.model !== undefined) parts.push(`model = ${p(filter.model)}`);
+  if (filter.errorCode !== undefined) parts.push(`error_code = ${p(filter.errorCode)}`);
+  if (filter.minLatencyMs !== undefined) parts.push(`latency_ms >= ${p(filter.minLatencyMs)}`);
+  if (filter.maxLatencyMs !== undefined) parts.push(`latency_ms <= ${p(filter.maxLatencyMs)}`);
+  if (filter.minCostUsd !== undefined) parts.push(`cost_usd >= ${p(filter.minCostUsd)}`);
+  if (filter.hasGuardFindings !== undefined) {
+    parts.push(`${filter.hasGuardFindings ? '' : 'not '}(attributes ? 'guard_findings')`);
+  }
+  if (filter.feedback !== undefined) {
+    // Rated traces are few: an IN list lets the planner start from feedback and fetch traces by id,
+    // instead of walking traces newest-first looking for a rated one.
+    if (filter.feedback === 'none') {
+      parts.push('not exists (select 1 from feedback f where f.trace_id = traces.id)');
+    } else if (filter.feedback === 'any') parts.push('id in (select trace_id from feedback)');
+    else parts.push(`id in (select trace_id from feedback where rating = ${p(filter.feedback)})`);
+  }
   if (filter.from !== undefined) parts.push(`ts >= ${p(filter.from)}`);
   if (filter.to !== undefined) parts.push(`ts < ${p(filter.to)}`);
   if (filter.after !== undefined) parts.push(`(ts, id) < (${p(filter.after.ts)}, ${p(filter.after.id)})`);
@@ -151,4 +180,25 @@ function toSummary(r: Row): TraceSummary {
   if (r.completion_tokens !== null) t.completionTokens = r.completion_tokens;
   if (r.cost_usd !== null) t.costUsd = r.cost_usd;
   return t;
+}
+
+/**
+ * The trace whose response carried `responseId` (a pass-through answers with the upstream's own
+ * id, kept as trace attribute `response_id`); its id, tenant and key.
+ */
+export async function findTraceByResponseId(
+  q: Queryable,
+  responseId: string,
+): Promise<{ id: string; tenantId: string | null; keyId: string | null; app: string | null } | undefined> {
+  const rows = await q.query<{
+    id: string;
+    tenant_id: string | null;
+    key_id: string | null;
+    app: string | null;
+  }>(
+    `select id, tenant_id, key_id, app from traces where attributes->>'response_id' = $1 order by ts desc limit 1`,
+    [responseId],
+  );
+  const r = rows[0];
+  return r ? { id: r.id, tenantId: r.tenant_id, keyId: r.key_id, app: r.app } : undefined;
 }
