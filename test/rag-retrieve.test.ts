@@ -110,7 +110,7 @@ describe.each(driverCases)('RAG retrieval on $name', (driver) => {
       collection: 'filtered',
       documents: docs(rows, (i) => ({ tag: i % 2 ? 'a' : 'b' })),
     });
-  });
+  }, 180_000); // 3,000 documents: generous for a loaded CI machine
   afterAll(async () => {
     await db?.close();
   });

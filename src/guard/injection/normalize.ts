@@ -131,9 +131,10 @@ function isLeetChar(c: number): boolean {
   return (c >= 48 && c <= 57) || c === 64 || c === 36;
 }
 
-export function fold(s: string): string {
+/** `nonAscii`: whether `s` has non-ASCII characters, when the caller knows (saves a pass). */
+export function fold(s: string, nonAscii = NON_ASCII.test(s)): string {
   // Plain ASCII (most prompts) needs none of the Unicode passes.
-  let t = NON_ASCII.test(s)
+  let t = nonAscii
     ? s
         .normalize('NFKC')
         .replace(INVISIBLE, '')
@@ -298,7 +299,8 @@ export function normalizeForDetection(text: string): NormalizedText {
   const hidden = { invisible: 0, homoglyphs: 0, tags: 0 };
   const decoded: string[] = [];
   let t = text;
-  if (NON_ASCII.test(t) && /[\u{E0000}-\u{E007F}]/u.test(t)) {
+  const nonAscii = NON_ASCII.test(t);
+  if (nonAscii && /[\u{E0000}-\u{E007F}]/u.test(t)) {
     t = t.replace(TAG_CHARS, (run) => {
       hidden.tags += run.length;
       let ascii = '';
@@ -307,13 +309,14 @@ export function normalizeForDetection(text: string): NormalizedText {
       return ' ';
     });
   }
-  if (NON_ASCII.test(t)) {
+  if (nonAscii) {
     const inv = t.match(INVISIBLE);
     if (inv) hidden.invisible = inv.length;
     const hom = t.match(HOMOGLYPH_RE);
     if (hom) hidden.homoglyphs = hom.length;
   }
-  const folded = fold(t);
+  // Removing tag characters can only remove non-ASCII, so plain text stays known-plain.
+  const folded = fold(t, nonAscii && NON_ASCII.test(t));
   for (const d of decodeRuns(text)) decoded.push(fold(d));
   return { folded, aligned: folded.length === text.length, decoded, hidden };
 }

@@ -79,18 +79,24 @@ interface Prepared {
   prefixes: number[];
   substrings: string[];
   starts: number[] | null;
+  /** The pattern can only start at the text's start or after a newline (`(?<=^|\n)`). */
+  lineStart: boolean;
   sticky: RegExp | null;
 }
+
+const LINE_START = '(?<=^|\\n)';
 
 /** Per rule: the pre-check's word-prefix hashes and substrings, and its start words, computed once. */
 const PREPARED: Prepared[] = RULES.map((rule) => {
   const starts = startPrefixes(rule.re.source);
+  const lineStart = rule.re.source.startsWith(LINE_START) && !rule.re.flags.includes('m');
   return {
     rule,
     prefixes: rule.need.filter((k) => WORD.test(k)).map(prefixHash),
     substrings: rule.need.filter((k) => !WORD.test(k)),
     starts,
-    sticky: starts ? new RegExp(rule.re.source, `${rule.re.flags}y`) : null,
+    lineStart,
+    sticky: starts || lineStart ? new RegExp(rule.re.source, `${rule.re.flags}y`) : null,
   };
 });
 
@@ -111,6 +117,18 @@ function wanted(p: Prepared, folded: string, prefixes: ReadonlySet<number>): boo
   for (const h of p.prefixes) if (prefixes.has(h)) return true;
   for (const s of p.substrings) if (folded.includes(s)) return true;
   return false;
+}
+
+/** Tries a line-anchored pattern at the start and after each newline only. */
+function lineExec(p: Prepared, folded: string): RegExpExecArray | null {
+  const re = p.sticky!;
+  for (let at = 0; at >= 0; at = folded.indexOf('\n', at) + 1 || -1) {
+    re.lastIndex = at;
+    const m = re.exec(folded);
+    if (m) return m;
+    if (at >= folded.length) break;
+  }
+  return null;
 }
 
 function anchoredExec(p: Prepared, folded: string, positions: WordPositions): RegExpExecArray | null {
@@ -142,7 +160,12 @@ export function matchRules(
   const hits: RuleHit[] = [];
   for (const p of PREPARED) {
     if (!wanted(p, folded, prefixes)) continue;
-    const m = positions && p.sticky ? anchoredExec(p, folded, positions) : p.rule.re.exec(folded);
+    const m =
+      positions && p.starts
+        ? anchoredExec(p, folded, positions)
+        : positions && p.lineStart
+          ? lineExec(p, folded)
+          : p.rule.re.exec(folded);
     if (m)
       hits.push({
         id: p.rule.id,

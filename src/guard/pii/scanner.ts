@@ -59,17 +59,27 @@ export interface PiiScannerOptions {
 export function resolveOverlaps(matches: PiiMatch[], containerMin = 0.5): PiiMatch[] {
   // A confident match that contains another wins regardless of score: a street named after a
   // person is part of the address, a name inside an email address is part of the email.
-  const contained = (m: PiiMatch) =>
-    matches.some(
-      (o) =>
-        o !== m &&
-        o.score >= containerMin &&
-        o.start <= m.start &&
-        o.end >= m.end &&
-        o.end - o.start > m.end - m.start,
-    );
+  // One sweep in start order: a match is contained when a confident one that started earlier
+  // reaches at least as far, or one that starts with it reaches further.
+  const byStart = [...matches].sort((a, b) => a.start - b.start || b.end - a.end);
+  const inner = new Set<PiiMatch>();
+  let reach = Number.NEGATIVE_INFINITY; // furthest end of confident matches that started earlier
+  for (let i = 0; i < byStart.length; ) {
+    const start = byStart[i]!.start;
+    let j = i;
+    while (j < byStart.length && byStart[j]!.start === start) j++;
+    let sameStartReach = Number.NEGATIVE_INFINITY; // sorted by end descending within the group
+    for (let k = i; k < j; k++) {
+      const m = byStart[k]!;
+      if (reach >= m.end || sameStartReach > m.end) inner.add(m);
+      if (m.score >= containerMin && m.end > sameStartReach) sameStartReach = m.end;
+    }
+    if (sameStartReach > reach) reach = sameStartReach;
+    i = j;
+  }
+  // Input order, then a stable sort: ties keep the order the recognizers produced them in.
   const sorted = matches
-    .filter((m) => !contained(m))
+    .filter((m) => !inner.has(m))
     .sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start));
   const kept: PiiMatch[] = [];
   for (const m of sorted) {
