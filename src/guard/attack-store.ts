@@ -6,7 +6,7 @@ import {
   nearestAttacks,
   upsertAttacks,
 } from '../store/queries/attacks.ts';
-import { type AttackIndex, type AttackMatch, InMemoryAttackIndex } from './injection/attack-index.ts';
+import type { AttackIndex, AttackMatch, InMemoryAttackIndex } from './injection/attack-index.ts';
 import { KNOWN_ATTACKS, type KnownAttack } from './injection/attacks.ts';
 import { fold } from './injection/normalize.ts';
 import { featureVector, scanWords } from './injection/words.ts';
@@ -182,7 +182,7 @@ export class StoreAttackIndex implements AttackIndex {
         b.attackId = h.id;
       }
     }
-    batch.forEach((p, i) => p.resolve(best[i]!));
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(best[i]!);
   }
 }
 

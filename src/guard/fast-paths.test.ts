@@ -36,7 +36,8 @@ describe('anchored rule matching', () => {
   it('finds exactly what whole-text matching finds, on long mixed texts', () => {
     for (let seed = 0; seed < ATTACKS.length; seed++) {
       const parts: string[] = [];
-      for (let i = 0; i < 12; i++) parts.push(i % 5 === seed % 5 ? ATTACKS[(seed + i) % ATTACKS.length]! : PROSE);
+      for (let i = 0; i < 12; i++)
+        parts.push(i % 5 === seed % 5 ? ATTACKS[(seed + i) % ATTACKS.length]! : PROSE);
       const folded = fold(parts.join('\n'));
       const positions = newWordPositions(folded);
       expect(positions).toBeDefined();
@@ -82,7 +83,8 @@ describe('anchored email and IPv6 scanning', () => {
         return raw.length >= 6;
       });
       const got = recognizeIp(t).filter((m) => m.reason === 'ipv6');
-      for (const g of got) expect(ref.some((m) => m.index === g.start && m.index + m[0].length === g.end)).toBe(true);
+      for (const g of got)
+        expect(ref.some((m) => m.index === g.start && m.index + m[0].length === g.end)).toBe(true);
     }
     expect(recognizeIp('ping fe80::1%eth0 now').map((m) => m.reason)).toEqual(['ipv6']);
   });
@@ -122,7 +124,13 @@ describe('overlap resolution in one sweep', () => {
       for (let i = 0; i < n; i++) {
         const start = Math.floor(rnd() * 60);
         const end = start + 1 + Math.floor(rnd() * 15);
-        ms.push({ type: rnd() < 0.5 ? 'PERSON' : 'ADDRESS', start, end, score: Math.round(rnd() * 10) / 10, reason: 'r' });
+        ms.push({
+          type: rnd() < 0.5 ? 'PERSON' : 'ADDRESS',
+          start,
+          end,
+          score: Math.round(rnd() * 10) / 10,
+          reason: 'r',
+        });
       }
       expect(resolveOverlaps(ms)).toEqual(resolveRef(ms));
     }

@@ -7,6 +7,8 @@ import { createBannedScanner } from './output/banned.ts';
 import { createJsonSchemaScanner } from './output/json-schema.ts';
 import { createPromptLeakScanner } from './output/prompt-leak.ts';
 import { createSecretsScanner } from './output/secrets.ts';
+import { createPiiScanner } from './pii/scanner.ts';
+import { PII_TYPES } from './pii/types.ts';
 import {
   type BuiltinProfileName,
   type GuardProfileConfig,
@@ -14,8 +16,6 @@ import {
   type ParsedGuardProfileConfig,
   type ScannerId,
 } from './profile-config.ts';
-import { createPiiScanner } from './pii/scanner.ts';
-import { PII_TYPES } from './pii/types.ts';
 import type { Action, Scanner, Stage } from './types.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { KeelConfig } from '../../config/schema.ts';
 import { KeelError } from '../../errors.ts';
-import { seedAttacks, StoreAttackIndex } from '../../guard/attack-store.ts';
+import { StoreAttackIndex, seedAttacks } from '../../guard/attack-store.ts';
 import {
   type AttackIndex,
   type GuardOutcome,

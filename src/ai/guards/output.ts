@@ -131,7 +131,10 @@ class ToolRestorers {
   }
 }
 
-async function scan(o: OutputGuardOptions, text: string): Promise<{ outcome: GuardOutcome; span?: ActiveSpan }> {
+async function scan(
+  o: OutputGuardOptions,
+  text: string,
+): Promise<{ outcome: GuardOutcome; span?: ActiveSpan }> {
   const span = o.trace?.start('output_guards');
   return { outcome: await runScanners(o.profile, 'output', text, o.ctx), span };
 }

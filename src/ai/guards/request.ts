@@ -105,7 +105,9 @@ export class RequestGuard {
         const calls = [];
         for (const c of toolCalls) {
           const args = await scanText(c.function.arguments, false, i);
-          calls.push(args === c.function.arguments ? c : { ...c, function: { ...c.function, arguments: args } });
+          calls.push(
+            args === c.function.arguments ? c : { ...c, function: { ...c.function, arguments: args } },
+          );
         }
         toolCalls = calls;
       }

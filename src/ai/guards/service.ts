@@ -54,7 +54,8 @@ function guardRun(run: ChatRun, g: RequestGuard, t: ChatTarget, input: ChatInput
   if (g.canary) ctx.canaries = [g.canary.token];
   if (app?.systemPrompt) ctx.systemPrompt = app.systemPrompt;
   // Grounding applies to answers over documents: an app with collections (the sources as the model saw them).
-  if (app && app.collections.length > 0) ctx.sources = run.sources.map((s) => ({ index: s.index, text: s.text }));
+  if (app && app.collections.length > 0)
+    ctx.sources = run.sources.map((s) => ({ index: s.index, text: s.text }));
   const schema = input.params.response_format?.json_schema?.schema;
   if (schema) ctx.responseSchema = schema;
   run.parts = guardOutput(run.parts, {

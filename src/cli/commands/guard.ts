@@ -34,7 +34,10 @@ function errorOf(e: unknown): { message: string; code: string } {
   if (isKeelError(e)) return { message: e.message, code: e.code };
   if (e instanceof ZodError) {
     const i = e.issues[0];
-    return { message: `${i?.path.join('.') || 'record'}: ${i?.message ?? 'invalid'}`, code: 'invalid_request' };
+    return {
+      message: `${i?.path.join('.') || 'record'}: ${i?.message ?? 'invalid'}`,
+      code: 'invalid_request',
+    };
   }
   return { message: e instanceof Error ? e.message : String(e), code: 'invalid_request' };
 }
@@ -98,7 +101,11 @@ export function registerGuard(program: Command): void {
     .description(
       'Scan JSONL from stdin (one {"text": ...} per line) and print one JSON result per line: decision, findings, transformed text',
     )
-    .option('-p, --profile <name>', 'guard profile: off, standard, strict or a guardProfiles name', 'standard')
+    .option(
+      '-p, --profile <name>',
+      'guard profile: off, standard, strict or a guardProfiles name',
+      'standard',
+    )
     .option('-s, --stage <stage>', 'input, context or output', 'input')
     .option('--scanners <list>', `run only these scanners (comma-separated: ${SCANNER_IDS.join(', ')})`)
     .action((opts: ScanOptions, cmd: Command) => scanStdin(opts, cmd));

@@ -10,7 +10,9 @@ import type { BudgetLine, BudgetState, RateCheck, SharedState, SlotRequest } fro
 import type { Db } from '../../store/db.ts';
 import { costOf, countChatTokens, countTextTokens, maxTokensWithin, ratesFor, usdToMicros, worstCaseCost } from '../../telemetry/cost.ts';
 import type { TokenPrice } from '../../telemetry/prices.ts';
+import type { Attributes } from '../../telemetry/types.ts';
 import type { RequestAccount } from '../accounting.ts';
+import type { Principal } from '../auth.ts';
 import { PolicyBook } from './book.ts';
 import { budgetExceeded, notAllowedForTenant, rateLimited, requestTooExpensive, tooManyConcurrent } from './errors.ts';
 import { setRateHeaders } from './headers.ts';
@@ -18,7 +20,7 @@ import { BudgetNotifier } from './notify.ts';
 import type { Pricing } from './pricing.ts';
 import { checkResidency, embedderQualifies } from './residency.ts';
 import { BudgetSeeder } from './seed.ts';
-import { PolicyTicket, type TicketDeps } from './ticket.ts';
+import { PolicyTicket, type TicketDeps, type TicketInit } from './ticket.ts';
 import type { BudgetRule, ResolvedPolicy } from './types.ts';
 import { StreamWatch } from './watch.ts';
 
@@ -246,64 +248,91 @@ export class PolicyEngine {
       const out = acct.stream ? Math.min(maxTokens, cfg.reserveStepTokens) : maxTokens;
       amount = Math.max(1, price ? usdToMicros(costOf({ promptTokens, completionTokens: out }, price), 'up') : 0);
     }
+    let clamped = false;
+    const held = await this.#take(reply, acct.attributes, pol, promptTokens, amount, (left) => {
+      // Not enough left for the whole hold: when enough is left for a useful answer, take that.
+      const fit = rates && rates.output > 0 ? Math.floor((left - promptTokens * rates.input) / rates.output) : 0;
+      if (clamped || fit < MIN_OUTPUT_TOKENS) return undefined;
+      clamped = true;
+      if (!acct.stream) {
+        const n = Math.min(fit, maxTokens);
+        setMaxTokens(input.params, n);
+        reply.header('x-keel-max-tokens-clamped', String(n));
+        acct.attributes.max_tokens_clamped = n;
+      }
+      return left;
+    });
+    const ticket = new PolicyTicket(this.#tickets, { ...held, cache: plan });
+    acct.policy = ticket;
+    const watchBudget = held.hold && rates && rates.output > 0;
+    if (acct.stream && (watchBudget || plan)) {
+      acct.watch = new StreamWatch(
+        acct,
+        ticket,
+        watchBudget
+          ? {
+              model: t.target.model,
+              promptTokens,
+              inRate: rates.input,
+              outRate: rates.output,
+              stepMicros: Math.ceil(cfg.reserveStepTokens * rates.output),
+            }
+          : undefined,
+      );
+    }
+    return { kind: 'go', regions: pol.regions };
+  }
+
+  /**
+   * Rate limits, concurrency slots and the budget hold in one atomic `admit`; budget counters found
+   * missing are rebuilt from the ledger and the call retried. When a budget has less left than
+   * `amount`, `shortOf(left)` may offer a smaller hold once (or refuse with undefined).
+   */
+  async #take(
+    reply: FastifyReply,
+    attrs: Attributes,
+    pol: ResolvedPolicy,
+    tokens: number,
+    amount: number,
+    shortOf: (left: number) => number | undefined,
+  ): Promise<Omit<TicketInit, 'cache'>> {
+    const { config, state } = this.#deps;
+    const leaseMs = config.policy.leaseMs;
     const rate: RateCheck[] = [
       ...pol.rpm.map((r) => ({ key: r.key, cost: 1, rule: r.rule })),
-      ...pol.tpm.map((r) => ({ key: r.key, cost: promptTokens, rule: r.rule })),
+      ...pol.tpm.map((r) => ({ key: r.key, cost: tokens, rule: r.rule })),
     ];
-    const slots: SlotRequest[] = pol.slots.map((s) => ({ key: s.key, max: s.max, leaseMs: cfg.leaseMs }));
+    const slots: SlotRequest[] = pol.slots.map((s) => ({ key: s.key, max: s.max, leaseMs }));
     const lines: BudgetLine[] = pol.budgets.map((b) => ({
       counter: { key: b.key, window: b.window },
       limit: b.limitMicros,
       soft: b.soft,
     }));
-
-    let clamped = false;
+    let hold = amount;
     for (let attempt = 1; ; attempt++) {
       const r = await state.admit({
         rate,
         slots,
-        budget: lines.length > 0 ? { lines, amount, onMissing: 'report', leaseMs: cfg.leaseMs } : undefined,
+        budget: lines.length > 0 ? { lines, amount: hold, onMissing: 'report', leaseMs } : undefined,
       });
       if (rate.length > 0) setRateHeaders(reply, r.rate, pol.rpm.length);
       if (r.ok) {
-        const hold = r.hold ? { reservation: r.hold.reservation, rules: pol.budgets } : undefined;
-        if (r.hold) {
-          for (const i of r.hold.softExceeded) {
-            const rule = pol.budgets[i]!;
-            reply.header('x-keel-budget-warning', `soft-limit-exceeded; scope=${rule.subject.scope}; window=${rule.window}`);
-            acct.attributes.budget_soft_exceeded = `${rule.subject.scope}:${rule.window}`;
-            this.notifier.exceeded(rule, r.hold.reservation.keys[i]!, r.hold.remaining[i] ?? 0);
-          }
+        for (const i of r.hold?.softExceeded ?? []) {
+          const rule = pol.budgets[i]!;
+          reply.header('x-keel-budget-warning', `soft-limit-exceeded; scope=${rule.subject.scope}; window=${rule.window}`);
+          attrs.budget_soft_exceeded = `${rule.subject.scope}:${rule.window}`;
+          this.notifier.exceeded(rule, r.hold!.reservation.keys[i]!, r.hold!.remaining[i] ?? 0);
         }
-        const ticket = new PolicyTicket(this.#tickets, {
-          tpm: pol.tpm.map((rule, i) => ({ rule, ticket: r.rate[pol.rpm.length + i]?.ticket ?? null, charged: promptTokens })),
+        return {
+          tpm: pol.tpm.map((rule, i) => ({ rule, ticket: r.rate[pol.rpm.length + i]?.ticket ?? null, charged: tokens })),
           leases: r.leases,
-          hold,
-          cache: plan,
-        });
-        acct.policy = ticket;
-        const watchBudget = hold && rates && rates.output > 0;
-        if (acct.stream && (watchBudget || plan)) {
-          acct.watch = new StreamWatch(
-            acct,
-            ticket,
-            watchBudget
-              ? {
-                  model: t.target.model,
-                  promptTokens,
-                  inRate: rates.input,
-                  outRate: rates.output,
-                  stepMicros: Math.ceil(cfg.reserveStepTokens * rates.output),
-                }
-              : undefined,
-          );
-        }
-        return { kind: 'go', regions: pol.regions };
+          hold: r.hold ? { reservation: r.hold.reservation, rules: pol.budgets } : undefined,
+        };
       }
       if (r.denied === 'rate') {
         const isRequests = r.index < pol.rpm.length;
         const rule = isRequests ? pol.rpm[r.index]! : pol.tpm[r.index - pol.rpm.length]!;
-        throw rateLimited(rule, r.rate[r.index]!, isRequests ? 'requests' : 'tokens', isRequests ? 1 : promptTokens);
+        throw rateLimited(rule, r.rate[r.index]!, isRequests ? 'requests' : 'tokens', isRequests ? 1 : tokens);
       }
       if (r.denied === 'concurrency') throw tooManyConcurrent(pol.slots[r.index]!, r.active);
       const b = r.budget;
@@ -315,18 +344,49 @@ export class PolicyEngine {
         await this.#seeder.seed(b.missing.map((i) => pol.budgets[i]!));
         continue;
       }
-      // Not enough left for the whole hold: when enough is left for a useful answer, take that.
-      const left = b.limit - b.spent - b.reserved;
-      const fit = rates && rates.output > 0 ? Math.floor((left - promptTokens * rates.input) / rates.output) : 0;
-      if (clamped || fit < MIN_OUTPUT_TOKENS) throw budgetExceeded(pol.budgets[b.index], b);
-      clamped = true;
-      amount = left;
-      if (!acct.stream) {
-        setMaxTokens(input.params, Math.min(fit, maxTokens));
-        reply.header('x-keel-max-tokens-clamped', String(Math.min(fit, maxTokens)));
-        acct.attributes.max_tokens_clamped = Math.min(fit, maxTokens);
-      }
+      const smaller = shortOf(b.limit - b.spent - b.reserved);
+      if (smaller === undefined) throw budgetExceeded(pol.budgets[b.index], b);
+      hold = smaller;
     }
+  }
+
+  /**
+   * `POST /v1/embeddings`: the same tenant allow-list, residency, rate limits, slots and budget
+   * hold (input tokens at the embedder's price) as chat. Resolves to what settles it: call with the
+   * usage once the embedder answered (undefined when it failed); it returns the cost in USD.
+   */
+  async admitEmbeddings(
+    p: Principal,
+    reply: FastifyReply,
+    input: { model: string; provider: string; upstreamModel: string; texts: readonly string[]; attributes: Attributes },
+  ): Promise<(promptTokens: number | undefined) => Promise<number>> {
+    const { config, pricing } = this.#deps;
+    const pol = this.book.resolve(p, null);
+    if (pol.allowedModels && !pol.allowedModels.includes(input.model)) throw notAllowedForTenant(p.tenantName, input.model);
+    if (pol.regions && !embedderQualifies(config, `${input.provider}/${input.upstreamModel}`, pol.regions)) {
+      throw new KeelError(
+        'permission_denied',
+        `Data residency: ${pol.regionsBy} is pinned to region(s) ${pol.regions.join(', ')}, and embedder ` +
+          `'${input.model}' (${input.provider}) is not there; the request was not sent anywhere`,
+        { param: 'model' },
+      );
+    }
+    const cost = (tokens: number) =>
+      pricing.costUsd(input.provider, input.upstreamModel, { promptTokens: tokens, completionTokens: 0, totalTokens: tokens });
+    if (pol.idle) return async (tokens) => (tokens === undefined ? 0 : cost(tokens));
+    let tokens = 0;
+    if (pol.tpm.length > 0 || pol.budgets.length > 0) {
+      for (const text of input.texts) tokens += countTextTokens(text, input.upstreamModel);
+    }
+    const amount = pol.budgets.length > 0 ? Math.max(1, usdToMicros(cost(tokens), 'up')) : 0;
+    const held = await this.#take(reply, input.attributes, pol, tokens, amount, () => undefined);
+    const ticket = new PolicyTicket(this.#tickets, { ...held, cache: undefined });
+    return async (used) => {
+      const costUsd = used === undefined ? 0 : cost(used);
+      const usage = used === undefined ? undefined : { promptTokens: used, completionTokens: 0, totalTokens: used };
+      await ticket.finish(used === undefined ? 'error' : 'ok', { costUsd, usage, run: undefined, completion: '', finishReason: undefined, hasToolCalls: false }, used !== undefined);
+      return costUsd;
+    };
   }
 
   /** Where budgets stand now (counters missing from SharedState are rebuilt from the ledger first). */

@@ -30,6 +30,9 @@ export interface TicketInit {
   cache: CachePlan | undefined;
 }
 
+/** What settling needs to know of a finished request (a `RequestAccount`, or an embeddings call). */
+export type Settled = Pick<RequestAccount, 'costUsd' | 'usage' | 'run' | 'completion' | 'finishReason' | 'hasToolCalls'>;
+
 export type GrowResult = { ok: true } | { ok: false; denied: BudgetDenied | undefined };
 
 /**
@@ -102,7 +105,7 @@ export class PolicyTicket {
   }
 
   /** `charged`: whether the request cost anything (its `acct.costUsd` and `acct.usage` are final). */
-  async finish(status: Outcome, acct: RequestAccount, charged: boolean): Promise<void> {
+  async finish(status: Outcome, acct: Settled, charged: boolean): Promise<void> {
     if (this.#done) return;
     this.#done = true;
     this.#deps.live.delete(this);
@@ -121,7 +124,7 @@ export class PolicyTicket {
     if (this.#cache && status === 'ok') this.#store(acct);
   }
 
-  #store(acct: RequestAccount): void {
+  #store(acct: Settled): void {
     const run = acct.run;
     const cache = this.#deps.cache;
     const finish = acct.finishReason ?? 'stop';

@@ -38,7 +38,24 @@ export function embeddingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) ctl.abort();
     });
-    const result = await provider.embed(input, { model, signal: ctl.signal });
+    // Tenant allow-list, residency, rate limits and budget hold (src/gateway/policy).
+    const settle = deps.policy
+      ? await deps.policy.admitEmbeddings(p, reply, {
+          model: body.model,
+          provider: provider.id,
+          upstreamModel: model,
+          texts: input,
+          attributes: req.tracer?.attributes ?? {},
+        })
+      : undefined;
+    let result: Awaited<ReturnType<typeof provider.embed>>;
+    try {
+      result = await provider.embed(input, { model, signal: ctl.signal });
+    } catch (e) {
+      await settle?.(undefined);
+      throw e;
+    }
+    const costUsd = settle ? await settle(result.usage.promptTokens) : 0;
     const dims = result.vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) throw mismatch(dims);
     // Embeddings cost tokens too: one ledger entry, committed before the body goes out.
@@ -52,7 +69,7 @@ export function embeddingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       provider: provider.id,
       promptTokens: result.usage.promptTokens,
       completionTokens: 0,
-      costUsd: 0,
+      costUsd,
       status: 'ok',
     });
     const b64 = body.encoding_format === 'base64';

@@ -201,7 +201,8 @@ function plausibleText(s: string): boolean {
 
 /** Base64 characters of both alphabets (`A-Za-z0-9+/_-`), as a table: this runs per character. */
 const B64 = new Uint8Array(128);
-for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') B64[ch.charCodeAt(0)] = 1;
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-')
+  B64[ch.charCodeAt(0)] = 1;
 
 function isB64(c: number): boolean {
   return c < 128 && B64[c] === 1;

@@ -67,7 +67,8 @@ function prefixesOf(alts: readonly string[]): number[] | null {
     const next = a.slice(w.length);
     if (w.length < PREFIX_LEN) {
       // A short word fixes the prefix only when it visibly ends there.
-      if (!(next === '' || next.startsWith(' ') || next.startsWith('\\s') || next.startsWith('\\b'))) return null;
+      if (!(next === '' || next.startsWith(' ') || next.startsWith('\\s') || next.startsWith('\\b')))
+        return null;
     } else if (w.length === PREFIX_LEN && /^[?*{]/.test(next)) return null;
     out.add(prefixHash(w.slice(0, PREFIX_LEN)));
   }

@@ -1,13 +1,7 @@
 import type { Finding, Scanner, ScanResult, Stage } from '../types.ts';
 import { type AttackIndex, type AttackMatch, InMemoryAttackIndex } from './attack-index.ts';
 import { normalizeForDetection } from './normalize.ts';
-import {
-  combineRuleScore,
-  matchRules,
-  newWordPositions,
-  type RuleHit,
-  TRIGGER_PREFIXES,
-} from './rules.ts';
+import { combineRuleScore, matchRules, newWordPositions, type RuleHit, TRIGGER_PREFIXES } from './rules.ts';
 import { scanWords, type WordPositions } from './words.ts';
 
 /**

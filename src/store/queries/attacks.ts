@@ -77,6 +77,8 @@ export async function nearestAttacks(q: Queryable, probes: readonly string[]): P
   return rows.map((r) => ({ ord: Number(r.ord), id: r.id, similarity: Number(r.similarity) }));
 }
 
-export async function listAttacks(q: Queryable): Promise<Array<{ id: string; source: string; text: string }>> {
+export async function listAttacks(
+  q: Queryable,
+): Promise<Array<{ id: string; source: string; text: string }>> {
   return q.query('select id, source, text from guard_attacks order by source, id');
 }
