@@ -17,10 +17,10 @@ import type { OpenAICompatibleProvider } from './providers/openai-compatible.ts'
 import { buildProviders, type Providers, resolveModel } from './providers/registry.ts';
 import type { EmbeddingProvider } from './providers/types.ts';
 import { ingestDocuments } from './rag/ingest.ts';
-import { openSharedState, type SharedState } from './state/open.ts';
 import { formatOf } from './rag/parse/index.ts';
 import { retrieve } from './rag/retrieve.ts';
 import type { DocumentInput, RagDeps } from './rag/types.ts';
+import { openSharedState, type SharedState } from './state/open.ts';
 import type { Db } from './store/db.ts';
 import { openStore } from './store/open.ts';
 import { countActiveAdminKeys, findKeyByHash, touchKeys } from './store/queries/keys.ts';

@@ -1,9 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startKeel, type TestKeel } from './helpers/keel.ts';
-import { backends, client, createKey, dropRedisPrefix, ledger, redisPrefix, streamChat } from './helpers/policy.ts';
+import {
+  backends,
+  client,
+  createKey,
+  dropRedisPrefix,
+  ledger,
+  redisPrefix,
+  streamChat,
+} from './helpers/policy.ts';
 import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
 
-const question = (content: string, model = 'gpt-test') => ({ model, messages: [{ role: 'user' as const, content }] });
+const question = (content: string, model = 'gpt-test') => ({
+  model,
+  messages: [{ role: 'user' as const, content }],
+});
 
 describe.each(backends)('answer caches through the gateway on the $name backend', (backend) => {
   let up: OpenAIUpstream;
@@ -22,7 +33,13 @@ describe.each(backends)('answer caches through the gateway on the $name backend'
         c.redisPrefix = prefix;
         c.prices['openai/*'] = { input: 1, output: 2 };
         c.cache.exact.enabled = true;
-        c.apps.faq = { description: '', model: 'openai/gpt-test', collections: [], topK: 6, contextTokens: 100 };
+        c.apps.faq = {
+          description: '',
+          model: 'openai/gpt-test',
+          collections: [],
+          topK: 6,
+          contextTokens: 100,
+        };
         c.cache.semantic.apps.faq = { threshold: 0.8, ttlMs: 60_000, maxEntries: 16 };
       },
     });
@@ -35,96 +52,128 @@ describe.each(backends)('answer caches through the gateway on the $name backend'
     if (!backend.skip) await dropRedisPrefix(backend.redisUrl, prefix);
   });
 
-  it.skipIf(backend.skip)('answers a repeated request from the cache: no upstream call, a free ledger row, marked hit', async () => {
-    const c = client(t, alpha);
-    const before = up.requests.length;
-    const first = await c.chat.completions.create(question('What is a keel?')).withResponse();
-    expect(first.response.headers.get('x-keel-cache')).toBe('miss');
-    const second = await c.chat.completions.create(question('What is a keel?')).withResponse();
-    expect(second.response.headers.get('x-keel-cache')).toBe('hit');
-    expect(up.requests.length).toBe(before + 1);
-    expect(second.data.choices[0]?.message.content).toBe(first.data.choices[0]?.message.content);
-    expect(second.data.choices[0]?.finish_reason).toBe('stop');
-    expect(second.data.id).not.toBe(first.data.id);
-    const rows = await ledger(t);
-    expect(rows.at(-2)).toMatchObject({ cache_hit: false });
-    expect(rows.at(-2)!.cost_usd).toBeGreaterThan(0);
-    expect(rows.at(-1)).toMatchObject({ id: second.data.id.replace('chatcmpl-', ''), cache_hit: true, cost_usd: 0, status: 'ok' });
+  it.skipIf(backend.skip)(
+    'answers a repeated request from the cache: no upstream call, a free ledger row, marked hit',
+    async () => {
+      const c = client(t, alpha);
+      const before = up.requests.length;
+      const first = await c.chat.completions.create(question('What is a keel?')).withResponse();
+      expect(first.response.headers.get('x-keel-cache')).toBe('miss');
+      const second = await c.chat.completions.create(question('What is a keel?')).withResponse();
+      expect(second.response.headers.get('x-keel-cache')).toBe('hit');
+      expect(up.requests.length).toBe(before + 1);
+      expect(second.data.choices[0]?.message.content).toBe(first.data.choices[0]?.message.content);
+      expect(second.data.choices[0]?.finish_reason).toBe('stop');
+      expect(second.data.id).not.toBe(first.data.id);
+      const rows = await ledger(t);
+      expect(rows.at(-2)).toMatchObject({ cache_hit: false });
+      expect(rows.at(-2)!.cost_usd).toBeGreaterThan(0);
+      expect(rows.at(-1)).toMatchObject({
+        id: second.data.id.replace('chatcmpl-', ''),
+        cache_hit: true,
+        cost_usd: 0,
+        status: 'ok',
+      });
 
-    // The trace says so too.
-    await t.keel.telemetry.flush();
-    const [trace] = await t.keel.db.query<{ attributes: Record<string, unknown> | string }>(
-      'select attributes from traces where id = $1',
-      [second.data.id.replace('chatcmpl-', '')],
-    );
-    const attrs = typeof trace?.attributes === 'string' ? JSON.parse(trace.attributes) : trace?.attributes;
-    expect(attrs).toMatchObject({ cache: 'hit' });
-  });
+      // The trace says so too.
+      await t.keel.telemetry.flush();
+      const [trace] = await t.keel.db.query<{ attributes: Record<string, unknown> | string }>(
+        'select attributes from traces where id = $1',
+        [second.data.id.replace('chatcmpl-', '')],
+      );
+      const attrs = typeof trace?.attributes === 'string' ? JSON.parse(trace.attributes) : trace?.attributes;
+      expect(attrs).toMatchObject({ cache: 'hit' });
+    },
+  );
 
-  it.skipIf(backend.skip)('normalises the request and replays a hit as SSE to a streaming client', async () => {
-    const c = client(t, alpha);
-    const before = up.requests.length;
-    const direct = await c.chat.completions.create(question('How deep is the hull?'));
-    // Whitespace around a message and streaming do not change the answer, so they share the entry.
-    const s = await streamChat(t, alpha, {
-      messages: [{ content: '  How deep is the hull?\n', role: 'user' }],
-      model: 'gpt-test',
-      stream_options: { include_usage: true },
-    });
-    expect(up.requests.length).toBe(before + 1);
-    expect(s.status).toBe(200);
-    expect(s.headers.get('x-keel-cache')).toBe('hit');
-    expect(s.headers.get('content-type')).toContain('text/event-stream');
-    expect(s.done).toBe(true);
-    const choices = s.events.flatMap((e) => (e.choices as { delta?: { content?: string }; finish_reason?: string }[]) ?? []);
-    expect(choices.map((x) => x.delta?.content ?? '').join('')).toBe(direct.choices[0]?.message.content);
-    expect(choices.at(-1)?.finish_reason).toBe('stop');
-    expect(s.events.at(-1)).toMatchObject({ usage: { completion_tokens: direct.usage?.completion_tokens } });
+  it.skipIf(backend.skip)(
+    'normalises the request and replays a hit as SSE to a streaming client',
+    async () => {
+      const c = client(t, alpha);
+      const before = up.requests.length;
+      const direct = await c.chat.completions.create(question('How deep is the hull?'));
+      // Whitespace around a message and streaming do not change the answer, so they share the entry.
+      const s = await streamChat(t, alpha, {
+        messages: [{ content: '  How deep is the hull?\n', role: 'user' }],
+        model: 'gpt-test',
+        stream_options: { include_usage: true },
+      });
+      expect(up.requests.length).toBe(before + 1);
+      expect(s.status).toBe(200);
+      expect(s.headers.get('x-keel-cache')).toBe('hit');
+      expect(s.headers.get('content-type')).toContain('text/event-stream');
+      expect(s.done).toBe(true);
+      const choices = s.events.flatMap(
+        (e) => (e.choices as { delta?: { content?: string }; finish_reason?: string }[]) ?? [],
+      );
+      expect(choices.map((x) => x.delta?.content ?? '').join('')).toBe(direct.choices[0]?.message.content);
+      expect(choices.at(-1)?.finish_reason).toBe('stop');
+      expect(s.events.at(-1)).toMatchObject({
+        usage: { completion_tokens: direct.usage?.completion_tokens },
+      });
 
-    // The official client reads the replay like any stream.
-    const stream = await c.chat.completions.create({ ...question('How deep is the hull?'), stream: true });
-    let text = '';
-    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
-    expect(text).toBe(direct.choices[0]?.message.content);
-    // A different parameter is a different request.
-    await c.chat.completions.create({ ...question('How deep is the hull?'), temperature: 0.3 });
-    expect(up.requests.length).toBe(before + 2);
-  });
+      // The official client reads the replay like any stream.
+      const stream = await c.chat.completions.create({ ...question('How deep is the hull?'), stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text).toBe(direct.choices[0]?.message.content);
+      // A different parameter is a different request.
+      await c.chat.completions.create({ ...question('How deep is the hull?'), temperature: 0.3 });
+      expect(up.requests.length).toBe(before + 2);
+    },
+  );
 
-  it.skipIf(backend.skip)('never serves one tenant another tenant’s answer, and skips the cache on request', async () => {
-    const before = up.requests.length;
-    await client(t, alpha).chat.completions.create(question('Tenant-scoped question'));
-    const other = await client(t, beta).chat.completions.create(question('Tenant-scoped question')).withResponse();
-    expect(other.response.headers.get('x-keel-cache')).toBe('miss');
-    expect(up.requests.length).toBe(before + 2);
-    const bypass = await api(t, 'POST', '/v1/chat/completions', {
-      key: alpha,
-      body: question('Tenant-scoped question'),
-      headers: { 'cache-control': 'no-cache' },
-    });
-    expect(bypass.status).toBe(200);
-    expect(bypass.headers.get('x-keel-cache')).toBeNull();
-    expect(up.requests.length).toBe(before + 3);
-  });
+  it.skipIf(backend.skip)(
+    'never serves one tenant another tenant’s answer, and skips the cache on request',
+    async () => {
+      const before = up.requests.length;
+      await client(t, alpha).chat.completions.create(question('Tenant-scoped question'));
+      const other = await client(t, beta)
+        .chat.completions.create(question('Tenant-scoped question'))
+        .withResponse();
+      expect(other.response.headers.get('x-keel-cache')).toBe('miss');
+      expect(up.requests.length).toBe(before + 2);
+      const bypass = await api(t, 'POST', '/v1/chat/completions', {
+        key: alpha,
+        body: question('Tenant-scoped question'),
+        headers: { 'cache-control': 'no-cache' },
+      });
+      expect(bypass.status).toBe(200);
+      expect(bypass.headers.get('x-keel-cache')).toBeNull();
+      expect(up.requests.length).toBe(before + 3);
+    },
+  );
 
-  it.skipIf(backend.skip)('the semantic cache of an app answers a rephrased question, within its tenant only', async () => {
-    const c = client(t, alpha);
-    const before = up.requests.length;
-    const first = await c.chat.completions.create(question('How do I rotate my API key?', 'faq')).withResponse();
-    expect(first.response.headers.get('x-keel-cache')).toBe('miss');
-    const again = await c.chat.completions.create(question('how do I rotate my API key', 'faq')).withResponse();
-    expect(again.response.headers.get('x-keel-cache')).toBe('semantic-hit');
-    expect(again.data.choices[0]?.message.content).toBe(first.data.choices[0]?.message.content);
-    expect(up.requests.length).toBe(before + 1);
+  it.skipIf(backend.skip)(
+    'the semantic cache of an app answers a rephrased question, within its tenant only',
+    async () => {
+      const c = client(t, alpha);
+      const before = up.requests.length;
+      const first = await c.chat.completions
+        .create(question('How do I rotate my API key?', 'faq'))
+        .withResponse();
+      expect(first.response.headers.get('x-keel-cache')).toBe('miss');
+      const again = await c.chat.completions
+        .create(question('how do I rotate my API key', 'faq'))
+        .withResponse();
+      expect(again.response.headers.get('x-keel-cache')).toBe('semantic-hit');
+      expect(again.data.choices[0]?.message.content).toBe(first.data.choices[0]?.message.content);
+      expect(up.requests.length).toBe(before + 1);
 
-    const unrelated = await c.chat.completions.create(question('What is the weather in Paris today?', 'faq')).withResponse();
-    expect(unrelated.response.headers.get('x-keel-cache')).toBe('miss');
-    const elsewhere = await client(t, beta)
-      .chat.completions.create(question('How do I rotate my API key?', 'faq'))
-      .withResponse();
-    expect(elsewhere.response.headers.get('x-keel-cache')).toBe('miss');
-    expect(up.requests.length).toBe(before + 3);
-    const rows = await ledger(t);
-    expect(rows.filter((r) => r.cache_hit).at(-1)).toMatchObject({ cost_usd: 0, id: again.data.id.replace('chatcmpl-', '') });
-  });
+      const unrelated = await c.chat.completions
+        .create(question('What is the weather in Paris today?', 'faq'))
+        .withResponse();
+      expect(unrelated.response.headers.get('x-keel-cache')).toBe('miss');
+      const elsewhere = await client(t, beta)
+        .chat.completions.create(question('How do I rotate my API key?', 'faq'))
+        .withResponse();
+      expect(elsewhere.response.headers.get('x-keel-cache')).toBe('miss');
+      expect(up.requests.length).toBe(before + 3);
+      const rows = await ledger(t);
+      expect(rows.filter((r) => r.cache_hit).at(-1)).toMatchObject({
+        cost_usd: 0,
+        id: again.data.id.replace('chatcmpl-', ''),
+      });
+    },
+  );
 });

@@ -76,6 +76,7 @@ describe('guardrails end to end', () => {
         c.apps.helper = { ...app, model: 'openai/gpt-test', collections: [], systemPrompt: SYSTEM };
         c.apps.docs = { ...app, model: 'extractive', collections: ['kb'] };
         c.apps.strictdocs = { ...app, model: 'openai/gpt-test', collections: ['kb'], guard: 'strict' };
+        c.apps.raw = { ...app, model: 'openai/gpt-test', collections: [], guard: 'off' };
       },
     });
     client = new OpenAI({ apiKey: t.adminKey, baseURL: t.baseURL, maxRetries: 0 });
@@ -167,6 +168,28 @@ describe('guardrails end to end', () => {
     expect(up.requests.length).toBe(before);
     await t.keel.ledger.flush?.();
     expect(await t.keel.db.query('select id from usage_ledger')).toHaveLength(ledger.length);
+    // The rejected request still has its trace, with the finding and no value.
+    await t.keel.telemetry.flush();
+    const [trace] = await t.keel.db.query<TraceRow>(
+      `select id, spans, attributes from traces where attributes->>'request_id' = $1`,
+      [res.headers.get('x-request-id')],
+    );
+    expect(trace?.attributes.guard_decision).toBe('block');
+    const input = trace!.spans.find((s) => s.name === 'input_guards')!;
+    expect(input.attributes?.blocked).toBe(true);
+    expect(input.events?.some((e) => e.attributes.type === 'PROMPT_INJECTION')).toBe(true);
+    expect(JSON.stringify(trace)).not.toContain('4111');
+  });
+
+  it('leaves an app with guard off untouched', async () => {
+    up.script({ kind: 'reply', content: 'Hello <EMAIL_1>.' });
+    const before = up.requests.length;
+    const r = await client.chat.completions.create({
+      model: 'raw',
+      messages: [{ role: 'user', content: PROMPT }],
+    });
+    expect(userText(up.requests[before]!)).toBe(PROMPT);
+    expect(r.choices[0]?.message.content).toBe('Hello <EMAIL_1>.');
   });
 
   it('stops a stream that leaks the system prompt canary', async () => {

@@ -40,7 +40,12 @@ async function call(url: string, key: string, stream: boolean, text: string): Pr
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'mr', messages: [{ role: 'user', content: text }], max_tokens: 8, stream }),
+      body: JSON.stringify({
+        model: 'mr',
+        messages: [{ role: 'user', content: text }],
+        max_tokens: 8,
+        stream,
+      }),
     });
     const body = await res.text();
     if (res.status !== 200) {
@@ -195,7 +200,9 @@ describe.skipIf(skip)('two replicas on one PostgreSQL and one Redis', () => {
 
   it(`admits ${RPM} requests per minute across both replicas, not ${RPM} each`, async () => {
     const key = (await admin(b.url, 'POST', '/v1/admin/keys', { tenant: 'rpm' })).key as string;
-    const results = await load(2 * RPM + 10, 10, (i) => call(i % 2 ? b.url : a.url, key, false, `count ${i}`));
+    const results = await load(2 * RPM + 10, 10, (i) =>
+      call(i % 2 ? b.url : a.url, key, false, `count ${i}`),
+    );
     const ok = results.filter((r) => r.status === 200).length;
     expect(ok).toBeGreaterThanOrEqual(RPM - 1);
     expect(ok).toBeLessThanOrEqual(RPM + 1);

@@ -5,7 +5,10 @@ import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstrea
 
 const TIMEOUTS = { connectMs: 5_000, firstByteMs: 60_000, totalMs: 600_000 };
 const RETRIES = { max: 0, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0 };
-const ask = (model: string) => ({ model, messages: [{ role: 'user' as const, content: 'where am I answered?' }] });
+const ask = (model: string) => ({
+  model,
+  messages: [{ role: 'user' as const, content: 'where am I answered?' }],
+});
 
 describe('data residency', () => {
   let eu: OpenAIUpstream;
@@ -36,7 +39,13 @@ describe('data residency', () => {
             { provider: 'eu', model: 'gpt-test', weight: 1 },
           ],
         };
-        c.apps.usapp = { description: '', model: 'us/gpt-test', collections: [], topK: 6, contextTokens: 500 };
+        c.apps.usapp = {
+          description: '',
+          model: 'us/gpt-test',
+          collections: [],
+          topK: 6,
+          contextTokens: 500,
+        };
         c.policy.tenants.pinned = { regions: ['eu'] };
       },
     });

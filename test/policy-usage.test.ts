@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APIError } from 'openai';
+import type { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKeel } from './helpers/cli.ts';
 import { api, startKeel, type TestKeel } from './helpers/keel.ts';

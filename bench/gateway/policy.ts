@@ -162,7 +162,8 @@ function table(mode: Mode, s: Record<string, Summary>): string {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const [name, x] of Object.entries(s)) {
-    const vs = (f: (y: Summary) => number, d = 0) => (base && name !== 'auth' ? (f(x) - f(base)).toFixed(d) : '—');
+    const vs = (f: (y: Summary) => number, d = 0) =>
+      base && name !== 'auth' ? (f(x) - f(base)).toFixed(d) : '—';
     const ratio = base && name !== 'auth' ? `${(x.cpuMsPerReq / base.cpuMsPerReq).toFixed(2)}x` : '—';
     lines.push(
       `| ${name} | ${x.rps.toFixed(0)} | ${x.errors} | ${x.cpuMsPerReq.toFixed(3)} | ${ratio} | ${x.oneConnP50Us.toFixed(0)} | ${vs((y) => y.oneConnP50Us)} | ${x.oneConnP99Us.toFixed(0)} | ${vs((y) => y.oneConnP99Us)} |`,
@@ -171,7 +172,10 @@ function table(mode: Mode, s: Record<string, Summary>): string {
   const redis = s['chain-redis'];
   if (redis && base) {
     const added = (redis.oneConnP50Us - base.oneConnP50Us) / 1000;
-    lines.push('', `Full chain on Redis adds **${added.toFixed(2)} ms** at p50 over auth only (target < 1 ms).`);
+    lines.push(
+      '',
+      `Full chain on Redis adds **${added.toFixed(2)} ms** at p50 over auth only (target < 1 ms).`,
+    );
   }
   return lines.join('\n');
 }
@@ -229,7 +233,9 @@ async function main() {
       for (const mode of ['json', 'sse'] as const) {
         for (const r of order) {
           const c = await cell(r, mode);
-          (cells[mode][r.name] ??= []).push(c);
+          const list = cells[mode][r.name] ?? [];
+          list.push(c);
+          cells[mode][r.name] = list;
           log(
             `round ${round + 1} ${mode} ${r.name}: ${c.rps.toFixed(0)} rps, cpu ${c.cpuPerReq.toFixed(3)} ms/req, ` +
               `1-conn p50 ${c.probe.p50.toFixed(0)} µs, p99 ${c.probe.p99.toFixed(0)} µs, errors ${c.errors}`,
@@ -241,7 +247,12 @@ async function main() {
     for (const mode of ['json', 'sse'] as const) {
       for (const r of runners) summary[mode][r.name] = summarise(cells[mode][r.name]!);
     }
-    const report = [table('json', summary.json), '', table('sse', summary.sse), ...notes.map((n) => `\n> ${n}`)];
+    const report = [
+      table('json', summary.json),
+      '',
+      table('sse', summary.sse),
+      ...notes.map((n) => `\n> ${n}`),
+    ];
     process.stdout.write(`${report.join('\n')}\n`);
     const out = join(ROOT, 'bench/results');
     mkdirSync(out, { recursive: true });

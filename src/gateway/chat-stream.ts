@@ -4,8 +4,8 @@ import { partialUsage } from '../ai/router/errors.ts';
 import { KeelError } from '../errors.ts';
 import type { StreamPart, ToolCallDelta, Usage } from '../providers/types.ts';
 import type { RequestAccount } from './accounting.ts';
-import { noticeJson } from './policy/watch.ts';
 import { toHttpError } from './errors.ts';
+import { noticeJson } from './policy/watch.ts';
 import { SseWriter } from './sse.ts';
 
 export interface StreamOptions {
@@ -151,10 +151,15 @@ async function pumpRaw(
   });
   // Stopped by the budget: the upstream never finished, so Keel ends the answer, saying why.
   let tail = notice
-    ? 'data: ' + head.slice(0, -3) + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]' + noticeJson(notice) + '}\n\n'
+    ? 'data: ' +
+      head.slice(0, -3) +
+      '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]' +
+      noticeJson(notice) +
+      '}\n\n'
     : '';
   // The upstream reported no usage: send Keel's own count in the same shape.
-  if (opts.includeUsage && !usageSent) tail += 'data: ' + head.slice(0, -1) + ',"usage":' + usageJson(acct.finalUsage()) + '}\n\n';
+  if (opts.includeUsage && !usageSent)
+    tail += 'data: ' + head.slice(0, -1) + ',"usage":' + usageJson(acct.finalUsage()) + '}\n\n';
   return tail;
 }
 
@@ -221,7 +226,9 @@ async function pumpSerialised(
     }
     if (drain) await drain;
   }
-  let tail = prefix + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}]${noticeJson(watch?.notice)}}\n\n`;
+  let tail =
+    prefix +
+    `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}]${noticeJson(watch?.notice)}}\n\n`;
   if (run.app !== null) {
     tail += prefix + '[],"citations":' + JSON.stringify(citationsFor(run.sources, acct.completion)) + '}\n\n';
   }

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { REDIS_URL } from './state.ts';
 import { api, type TestKeel } from './keel.ts';
+import { REDIS_URL } from './state.ts';
 
 /** Helpers shared by the limits, budgets, residency and cache suites. */
 
 /** The SharedState backends a policy suite runs on: in-process always, Redis when REDIS_URL is set. */
 export const backends = [
-  { name: 'memory' as const, skip: undefined as string | undefined, redisUrl: undefined as string | undefined },
+  {
+    name: 'memory' as const,
+    skip: undefined as string | undefined,
+    redisUrl: undefined as string | undefined,
+  },
   {
     name: 'redis' as const,
     skip: REDIS_URL ? undefined : 'REDIS_URL is not set: policy tests on Redis skipped',
@@ -61,7 +65,11 @@ export interface SseResult {
 }
 
 /** A streamed chat completion read to its end with fetch (for raw SSE assertions). */
-export async function streamChat(t: TestKeel, key: string, body: Record<string, unknown>): Promise<SseResult> {
+export async function streamChat(
+  t: TestKeel,
+  key: string,
+  body: Record<string, unknown>,
+): Promise<SseResult> {
   const res = await fetch(`${t.baseURL}/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -84,12 +92,20 @@ export async function streamChat(t: TestKeel, key: string, body: Record<string, 
 
 export async function ledger(
   t: TestKeel,
-): Promise<{ id: string; status: string; cost_usd: number; cache_hit: boolean; key_id: string | null; model: string }[]> {
-  return t.keel.db.query('select id, status, cost_usd, cache_hit, key_id, model from usage_ledger order by ts, id');
+): Promise<
+  { id: string; status: string; cost_usd: number; cache_hit: boolean; key_id: string | null; model: string }[]
+> {
+  return t.keel.db.query(
+    'select id, status, cost_usd, cache_hit, key_id, model from usage_ledger order by ts, id',
+  );
 }
 
 /** Polls `probe` until true (bounded); returns the last answer. */
-export async function until(probe: () => Promise<boolean> | boolean, tries = 100, everyMs = 20): Promise<boolean> {
+export async function until(
+  probe: () => Promise<boolean> | boolean,
+  tries = 100,
+  everyMs = 20,
+): Promise<boolean> {
   for (let i = 0; i < tries; i++) {
     if (await probe()) return true;
     await new Promise((r) => setTimeout(r, everyMs));

@@ -121,7 +121,11 @@ export class AnswerCache {
     const writes: Promise<void>[] = [];
     if (plan.exactKey && this.#exact) writes.push(this.#exact.set(plan.exactKey, answer));
     const s = plan.semantic;
-    if (s) writes.push((async () => s.cache.store(plan.tenantId, s.indexKey, s.q ?? (await s.cache.embed(s.question)), answer))());
+    if (s)
+      writes.push(
+        (async () =>
+          s.cache.store(plan.tenantId, s.indexKey, s.q ?? (await s.cache.embed(s.question)), answer))(),
+      );
     await Promise.all(writes);
   }
 }

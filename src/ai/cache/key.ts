@@ -43,7 +43,16 @@ export function sha256(s: string): string {
 }
 
 /** The exact-cache key: tenant first, so no lookup can ever reach another tenant's entries. */
-export function exactKey(tenantId: string, model: string, messages: readonly ChatMessage[], params: ChatParams): string {
-  const body = canonicalJson({ model, messages: messages.map(normaliseMessage), params: answerParams(params) });
+export function exactKey(
+  tenantId: string,
+  model: string,
+  messages: readonly ChatMessage[],
+  params: ChatParams,
+): string {
+  const body = canonicalJson({
+    model,
+    messages: messages.map(normaliseMessage),
+    params: answerParams(params),
+  });
   return `cx:${tenantId}:${sha256(body)}`;
 }

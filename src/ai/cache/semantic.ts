@@ -122,7 +122,8 @@ export class SemanticCache {
         best = e;
       }
     }
-    if (!best || bestSim < this.#opts.threshold) return { answer: undefined, similarity: Math.max(0, bestSim) };
+    if (!best || bestSim < this.#opts.threshold)
+      return { answer: undefined, similarity: Math.max(0, bestSim) };
     const answer = parseAnswer(await this.#state.cacheGet(answerKey(tenantId, best.id)));
     return { answer, similarity: bestSim };
   }

@@ -37,7 +37,11 @@ export function registerUsage(program: Command): void {
     .description('Spend and tokens from the usage ledger, by day, key, user, app or model')
     .option('--from <date>', 'first day (YYYY-MM-DD, UTC; default: the 1st of this month)')
     .option('--to <date>', 'day after the last (YYYY-MM-DD, UTC; default: tomorrow)')
-    .option('-b, --by <groups>', 'day, tenant, key, user, app, model, provider or status; or day,<one of them>', 'model')
+    .option(
+      '-b, --by <groups>',
+      'day, tenant, key, user, app, model, provider or status; or day,<one of them>',
+      'model',
+    )
     .option('-t, --tenant <name>', 'only this tenant')
     .option('-k, --key <id>', 'only this API key')
     .option('-u, --user <label>', 'only this user label')
@@ -64,7 +68,13 @@ const money = (usd: number) => `$${usd.toFixed(6)}`;
 
 export function formatUsage(res: UsageResponse): string {
   const groups = res.group_by;
-  const header = [...groups.map((g) => g.toUpperCase()), 'REQUESTS', 'PROMPT TOKENS', 'COMPLETION TOKENS', 'COST'];
+  const header = [
+    ...groups.map((g) => g.toUpperCase()),
+    'REQUESTS',
+    'PROMPT TOKENS',
+    'COMPLETION TOKENS',
+    'COST',
+  ];
   const row = (r: UsageRow, label?: string) => [
     ...groups.map((g, i) => (label !== undefined ? (i === 0 ? label : '') : String(r[g] ?? '(none)'))),
     String(r.requests),

@@ -1,6 +1,11 @@
 import type { PolicyConfig, SubjectPolicyConfig, TenantPolicyConfig } from '../../config/schema.ts';
 import type { Db } from '../../store/db.ts';
-import { listPolicies, type PolicyScope, type StoredPolicy, type StoredPolicyBody } from '../../store/queries/budgets.ts';
+import {
+  listPolicies,
+  type PolicyScope,
+  type StoredPolicy,
+  type StoredPolicyBody,
+} from '../../store/queries/budgets.ts';
 import { usdToMicros } from '../../telemetry/cost.ts';
 import type { Principal } from '../auth.ts';
 import type { BudgetRule, RateRule, ResolvedPolicy, SlotRule, Subject } from './types.ts';
@@ -102,7 +107,12 @@ export class PolicyBook {
     const tenantSrc = pick(this.stored('tenant', p.tenantId), c.tenants[p.tenantName] ?? c.tenants['*']);
     if (p.keyId !== null) {
       subjects.push({
-        subject: { scope: 'key', id: p.keyId, label: `key ${p.keyId}`, spend: { scope: 'key', keyId: p.keyId } },
+        subject: {
+          scope: 'key',
+          id: p.keyId,
+          label: `key ${p.keyId}`,
+          spend: { scope: 'key', keyId: p.keyId },
+        },
         src: pick(this.stored('key', p.keyId), c.keys),
       });
     }
@@ -155,7 +165,13 @@ export class PolicyBook {
       if (b) {
         const common = { subject, soft: b.mode === 'soft', webhook: b.webhook ?? c.webhook };
         if (b.dailyUsd !== undefined) {
-          budgets.push({ ...common, window: 'day', key: `b:${base}`, limitUsd: b.dailyUsd, limitMicros: usdToMicros(b.dailyUsd) });
+          budgets.push({
+            ...common,
+            window: 'day',
+            key: `b:${base}`,
+            limitUsd: b.dailyUsd,
+            limitMicros: usdToMicros(b.dailyUsd),
+          });
         }
         if (b.monthlyUsd !== undefined) {
           budgets.push({
@@ -203,7 +219,10 @@ export class PolicyBook {
 const FIELDS: Field[] = ['limits', 'budget', 'requestCap', 'regions', 'allowedModels'];
 
 /** Stored fields win over config ones; a stored null clears the field. */
-function pick(stored: StoredPolicyBody | undefined, config: SubjectPolicyConfig | TenantPolicyConfig | undefined): Source {
+function pick(
+  stored: StoredPolicyBody | undefined,
+  config: SubjectPolicyConfig | TenantPolicyConfig | undefined,
+): Source {
   if (!stored) return config as Source;
   const out: Record<string, unknown> = { ...(config ?? {}) };
   for (const f of FIELDS) {

@@ -40,7 +40,9 @@ export async function sendCachedAnswer(
   try {
     await acct.commit('ok');
   } catch (e) {
-    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', { cause: e });
+    const err = new KeelError('unavailable', 'The response could not be recorded; please retry', {
+      cause: e,
+    });
     acct.trace('error', err.status, err);
     throw err;
   }
@@ -62,7 +64,11 @@ export async function sendCachedAnswer(
           finish_reason: a.finishReason,
         },
       ],
-      usage: { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens },
+      usage: {
+        prompt_tokens: u.promptTokens,
+        completion_tokens: u.completionTokens,
+        total_tokens: u.totalTokens,
+      },
     };
     if (a.citations) body.citations = a.citations;
     reply.send(body);

@@ -8,13 +8,27 @@ import { KeelError } from '../../errors.ts';
 import type { ChatMessage, Usage } from '../../providers/types.ts';
 import type { BudgetLine, BudgetState, RateCheck, SharedState, SlotRequest } from '../../state/types.ts';
 import type { Db } from '../../store/db.ts';
-import { costOf, countChatTokens, countTextTokens, maxTokensWithin, ratesFor, usdToMicros, worstCaseCost } from '../../telemetry/cost.ts';
+import {
+  costOf,
+  countChatTokens,
+  countTextTokens,
+  maxTokensWithin,
+  ratesFor,
+  usdToMicros,
+  worstCaseCost,
+} from '../../telemetry/cost.ts';
 import type { TokenPrice } from '../../telemetry/prices.ts';
 import type { Attributes } from '../../telemetry/types.ts';
 import type { RequestAccount } from '../accounting.ts';
 import type { Principal } from '../auth.ts';
 import { PolicyBook } from './book.ts';
-import { budgetExceeded, notAllowedForTenant, rateLimited, requestTooExpensive, tooManyConcurrent } from './errors.ts';
+import {
+  budgetExceeded,
+  notAllowedForTenant,
+  rateLimited,
+  requestTooExpensive,
+  tooManyConcurrent,
+} from './errors.ts';
 import { setRateHeaders } from './headers.ts';
 import { BudgetNotifier } from './notify.ts';
 import type { Pricing } from './pricing.ts';
@@ -140,7 +154,8 @@ export class PolicyEngine {
     const t = input.target;
     const app = t.kind === 'app' ? t.name : null;
     const pol = this.book.resolve(p, app);
-    if (pol.allowedModels && !pol.allowedModels.includes(acct.model)) throw notAllowedForTenant(p.tenantName, acct.model);
+    if (pol.allowedModels && !pol.allowedModels.includes(acct.model))
+      throw notAllowedForTenant(p.tenantName, acct.model);
     if (pol.regions) checkResidency(config, t, pol.regions, pol.regionsBy);
 
     const plan = this.#cachePlan(acct, pol, app, input);
@@ -152,7 +167,8 @@ export class PolicyEngine {
           const rate = pol.rpm.map((r) => ({ key: r.key, cost: 1, rule: r.rule }));
           const r = await state.admit({ rate });
           setRateHeaders(reply, r.rate, rate.length);
-          if (!r.ok && r.denied === 'rate') throw rateLimited(pol.rpm[r.index]!, r.rate[r.index]!, 'requests', 1);
+          if (!r.ok && r.denied === 'rate')
+            throw rateLimited(pol.rpm[r.index]!, r.rate[r.index]!, 'requests', 1);
         }
         return hit;
       }
@@ -168,10 +184,16 @@ export class PolicyEngine {
     return this.#admit(acct, reply, input, pol, plan);
   }
 
-  #cachePlan(acct: RequestAccount, pol: ResolvedPolicy, app: string | null, input: AdmitChatInput): CachePlan | undefined {
+  #cachePlan(
+    acct: RequestAccount,
+    pol: ResolvedPolicy,
+    app: string | null,
+    input: AdmitChatInput,
+  ): CachePlan | undefined {
     const cache = this.#deps.cache;
     if (!cache?.applies(app) || bypassesCache(input.headers)) return undefined;
-    const semanticAllowed = !pol.regions || embedderQualifies(this.#deps.config, cache.embedderRef, pol.regions);
+    const semanticAllowed =
+      !pol.regions || embedderQualifies(this.#deps.config, cache.embedderRef, pol.regions);
     return cache.plan({
       tenantId: acct.principal.tenantId,
       model: acct.model,
@@ -198,16 +220,22 @@ export class PolicyEngine {
     }
     reply.header('x-keel-cache', found.outcome);
     acct.attributes.cache = found.outcome;
-    if (found.similarity !== undefined) acct.attributes.cache_similarity = Number(found.similarity.toFixed(4));
+    if (found.similarity !== undefined)
+      acct.attributes.cache_similarity = Number(found.similarity.toFixed(4));
     if (!found.answer || found.outcome === 'miss') return undefined;
     return { kind: 'cached', answer: found.answer, outcome: found.outcome };
   }
 
   #promptTokens(t: ChatTarget, input: AdmitChatInput): number {
     const { params } = input;
-    let n = countChatTokens(input.messages, { model: t.target.model, tools: params.tools, toolChoice: params.tool_choice });
+    let n = countChatTokens(input.messages, {
+      model: t.target.model,
+      tools: params.tools,
+      toolChoice: params.tool_choice,
+    });
     // An app adds its system prompt and up to `contextTokens` of retrieved sources to the prompt.
-    if (t.kind === 'app') n += t.app.contextTokens + countTextTokens(t.app.systemPrompt ?? '', t.target.model) + 64;
+    if (t.kind === 'app')
+      n += t.app.contextTokens + countTextTokens(t.app.systemPrompt ?? '', t.target.model) + 64;
     return n;
   }
 
@@ -218,7 +246,7 @@ export class PolicyEngine {
     pol: ResolvedPolicy,
     plan: CachePlan | undefined,
   ): Promise<Admission> {
-    const { config, state, pricing } = this.#deps;
+    const { config, pricing } = this.#deps;
     const cfg = config.policy;
     const t = input.target;
     const price: TokenPrice | null = pol.budgets.length > 0 || pol.requestCap ? pricing.priceFor(t) : null;
@@ -233,7 +261,14 @@ export class PolicyEngine {
       if (worst > cap.maxUsd) {
         const fit = maxTokensWithin(cap.maxUsd, promptTokens, price);
         if (cap.mode !== 'clamp' || fit < 1) {
-          throw requestTooExpensive(worst, cap.maxUsd, promptTokens, maxTokens, t.name, clientMax !== undefined);
+          throw requestTooExpensive(
+            worst,
+            cap.maxUsd,
+            promptTokens,
+            maxTokens,
+            t.name,
+            clientMax !== undefined,
+          );
         }
         maxTokens = fit;
         setMaxTokens(input.params, fit);
@@ -246,12 +281,16 @@ export class PolicyEngine {
     if (pol.budgets.length > 0) {
       // A stream holds one step of output and grows the hold as it goes; a JSON answer, its worst case.
       const out = acct.stream ? Math.min(maxTokens, cfg.reserveStepTokens) : maxTokens;
-      amount = Math.max(1, price ? usdToMicros(costOf({ promptTokens, completionTokens: out }, price), 'up') : 0);
+      amount = Math.max(
+        1,
+        price ? usdToMicros(costOf({ promptTokens, completionTokens: out }, price), 'up') : 0,
+      );
     }
     let clamped = false;
     const held = await this.#take(reply, acct.attributes, pol, promptTokens, amount, (left) => {
       // Not enough left for the whole hold: when enough is left for a useful answer, take that.
-      const fit = rates && rates.output > 0 ? Math.floor((left - promptTokens * rates.input) / rates.output) : 0;
+      const fit =
+        rates && rates.output > 0 ? Math.floor((left - promptTokens * rates.input) / rates.output) : 0;
       if (clamped || fit < MIN_OUTPUT_TOKENS) return undefined;
       clamped = true;
       if (!acct.stream) {
@@ -319,12 +358,19 @@ export class PolicyEngine {
       if (r.ok) {
         for (const i of r.hold?.softExceeded ?? []) {
           const rule = pol.budgets[i]!;
-          reply.header('x-keel-budget-warning', `soft-limit-exceeded; scope=${rule.subject.scope}; window=${rule.window}`);
+          reply.header(
+            'x-keel-budget-warning',
+            `soft-limit-exceeded; scope=${rule.subject.scope}; window=${rule.window}`,
+          );
           attrs.budget_soft_exceeded = `${rule.subject.scope}:${rule.window}`;
           this.notifier.exceeded(rule, r.hold!.reservation.keys[i]!, r.hold!.remaining[i] ?? 0);
         }
         return {
-          tpm: pol.tpm.map((rule, i) => ({ rule, ticket: r.rate[pol.rpm.length + i]?.ticket ?? null, charged: tokens })),
+          tpm: pol.tpm.map((rule, i) => ({
+            rule,
+            ticket: r.rate[pol.rpm.length + i]?.ticket ?? null,
+            charged: tokens,
+          })),
           leases: r.leases,
           hold: r.hold ? { reservation: r.hold.reservation, rules: pol.budgets } : undefined,
         };
@@ -332,13 +378,21 @@ export class PolicyEngine {
       if (r.denied === 'rate') {
         const isRequests = r.index < pol.rpm.length;
         const rule = isRequests ? pol.rpm[r.index]! : pol.tpm[r.index - pol.rpm.length]!;
-        throw rateLimited(rule, r.rate[r.index]!, isRequests ? 'requests' : 'tokens', isRequests ? 1 : tokens);
+        throw rateLimited(
+          rule,
+          r.rate[r.index]!,
+          isRequests ? 'requests' : 'tokens',
+          isRequests ? 1 : tokens,
+        );
       }
       if (r.denied === 'concurrency') throw tooManyConcurrent(pol.slots[r.index]!, r.active);
       const b = r.budget;
       if (attempt >= MAX_ADMIT_ATTEMPTS) {
         if (b.reason === 'limit') throw budgetExceeded(pol.budgets[b.index], b);
-        throw new KeelError('unavailable', 'Budget counters could not be rebuilt from the ledger; please retry');
+        throw new KeelError(
+          'unavailable',
+          'Budget counters could not be rebuilt from the ledger; please retry',
+        );
       }
       if (b.reason === 'missing') {
         await this.#seeder.seed(b.missing.map((i) => pol.budgets[i]!));
@@ -358,11 +412,18 @@ export class PolicyEngine {
   async admitEmbeddings(
     p: Principal,
     reply: FastifyReply,
-    input: { model: string; provider: string; upstreamModel: string; texts: readonly string[]; attributes: Attributes },
+    input: {
+      model: string;
+      provider: string;
+      upstreamModel: string;
+      texts: readonly string[];
+      attributes: Attributes;
+    },
   ): Promise<(promptTokens: number | undefined) => Promise<number>> {
     const { config, pricing } = this.#deps;
     const pol = this.book.resolve(p, null);
-    if (pol.allowedModels && !pol.allowedModels.includes(input.model)) throw notAllowedForTenant(p.tenantName, input.model);
+    if (pol.allowedModels && !pol.allowedModels.includes(input.model))
+      throw notAllowedForTenant(p.tenantName, input.model);
     if (pol.regions && !embedderQualifies(config, `${input.provider}/${input.upstreamModel}`, pol.regions)) {
       throw new KeelError(
         'permission_denied',
@@ -372,7 +433,11 @@ export class PolicyEngine {
       );
     }
     const cost = (tokens: number) =>
-      pricing.costUsd(input.provider, input.upstreamModel, { promptTokens: tokens, completionTokens: 0, totalTokens: tokens });
+      pricing.costUsd(input.provider, input.upstreamModel, {
+        promptTokens: tokens,
+        completionTokens: 0,
+        totalTokens: tokens,
+      });
     if (pol.idle) return async (tokens) => (tokens === undefined ? 0 : cost(tokens));
     let tokens = 0;
     if (pol.tpm.length > 0 || pol.budgets.length > 0) {
@@ -383,8 +448,13 @@ export class PolicyEngine {
     const ticket = new PolicyTicket(this.#tickets, { ...held, cache: undefined });
     return async (used) => {
       const costUsd = used === undefined ? 0 : cost(used);
-      const usage = used === undefined ? undefined : { promptTokens: used, completionTokens: 0, totalTokens: used };
-      await ticket.finish(used === undefined ? 'error' : 'ok', { costUsd, usage, run: undefined, completion: '', finishReason: undefined, hasToolCalls: false }, used !== undefined);
+      const usage =
+        used === undefined ? undefined : { promptTokens: used, completionTokens: 0, totalTokens: used };
+      await ticket.finish(
+        used === undefined ? 'error' : 'ok',
+        { costUsd, usage, run: undefined, completion: '', finishReason: undefined, hasToolCalls: false },
+        used !== undefined,
+      );
       return costUsd;
     };
   }

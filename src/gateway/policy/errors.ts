@@ -7,7 +7,12 @@ import type { BudgetRule, RateRule, SlotRule } from './types.ts';
 
 const usd = (micros: number) => `$${microsToUsd(micros).toFixed(6)}`;
 
-export function rateLimited(rule: RateRule, result: RateLimitResult, kind: 'requests' | 'tokens', cost: number) {
+export function rateLimited(
+  rule: RateRule,
+  result: RateLimitResult,
+  kind: 'requests' | 'tokens',
+  cost: number,
+) {
   const what = `${rule.rule.limit} ${kind} per minute for ${rule.subject.label}`;
   if (result.retryAfterMs === null) {
     return new KeelError(
@@ -33,7 +38,8 @@ export function tooManyConcurrent(rule: SlotRule, active: number): KeelError {
 export function budgetExceeded(rule: BudgetRule | undefined, d: BudgetDenied): KeelError {
   const window = rule?.window === 'month' ? 'monthly' : 'daily';
   const whose = rule ? `${window} budget of ${rule.subject.label}` : 'budget';
-  const resets = d.retryAfterMs === null ? '' : `; it resets at ${new Date(Date.now() + d.retryAfterMs).toISOString()}`;
+  const resets =
+    d.retryAfterMs === null ? '' : `; it resets at ${new Date(Date.now() + d.retryAfterMs).toISOString()}`;
   return new KeelError(
     'budget_exceeded',
     `Budget exceeded: the ${whose} (${usd(d.limit)}) has ${usd(Math.max(0, d.limit - d.spent - d.reserved))} left ` +

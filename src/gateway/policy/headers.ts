@@ -17,11 +17,19 @@ export function formatReset(ms: number): string {
   return `${m}m${Math.round(s - m * 60)}s`;
 }
 
-function tightest(results: readonly RateLimitResult[], from: number, to: number): RateLimitResult | undefined {
+function tightest(
+  results: readonly RateLimitResult[],
+  from: number,
+  to: number,
+): RateLimitResult | undefined {
   let best: RateLimitResult | undefined;
   for (let i = from; i < to; i++) {
     const r = results[i]!;
-    if (!best || r.remaining < best.remaining || (r.remaining === best.remaining && r.resetMs > best.resetMs)) {
+    if (
+      !best ||
+      r.remaining < best.remaining ||
+      (r.remaining === best.remaining && r.resetMs > best.resetMs)
+    ) {
       best = r;
     }
   }
@@ -29,7 +37,11 @@ function tightest(results: readonly RateLimitResult[], from: number, to: number)
 }
 
 /** `results` holds the request checks (`[0, requests)`) then the token checks. */
-export function setRateHeaders(reply: FastifyReply, results: readonly RateLimitResult[], requests: number): void {
+export function setRateHeaders(
+  reply: FastifyReply,
+  results: readonly RateLimitResult[],
+  requests: number,
+): void {
   const rq = tightest(results, 0, requests);
   if (rq) {
     reply.header('x-ratelimit-limit-requests', String(rq.limit));

@@ -6,11 +6,11 @@ import type { Db } from '../../store/db.ts';
 import { PolicyEngine } from './engine.ts';
 import { Pricing } from './pricing.ts';
 
+export { sendCachedAnswer } from './cache-reply.ts';
 export type { Admission, AdmitChatInput } from './engine.ts';
 export { PolicyEngine } from './engine.ts';
-export { sendCachedAnswer } from './cache-reply.ts';
-export { noticeJson, type StreamWatch } from './watch.ts';
 export type { PolicyTicket } from './ticket.ts';
+export { noticeJson, type StreamWatch } from './watch.ts';
 
 export interface CreatePolicyOptions {
   config: KeelConfig;

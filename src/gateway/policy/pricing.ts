@@ -44,7 +44,9 @@ export class Pricing {
     }
     // Each rate at its highest over the targets: whichever one serves, the hold covers it.
     let worst: TokenPrice | null = null;
-    const provider = target.target.provider as { leaves?: () => { provider: { id: string }; model: string }[] };
+    const provider = target.target.provider as {
+      leaves?: () => { provider: { id: string }; model: string }[];
+    };
     for (const leaf of provider.leaves?.() ?? []) {
       const p = this.table.lookup(leaf.provider.id, leaf.model);
       if (!p.known) continue;

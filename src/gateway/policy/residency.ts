@@ -39,7 +39,8 @@ export function qualifies(config: KeelConfig, leaf: Leaf, regions: readonly stri
 
 /** The concrete targets a chat target can reach (a route's leaves, else the one provider). */
 export function leavesOf(config: KeelConfig, provider: ChatProvider): Leaf[] {
-  if (isRouter(provider)) return provider.leaves().map((l) => ({ provider: l.provider.id, region: l.region }));
+  if (isRouter(provider))
+    return provider.leaves().map((l) => ({ provider: l.provider.id, region: l.region }));
   return [{ provider: provider.id, region: providerRegion(config, provider.id) }];
 }
 

@@ -58,7 +58,12 @@ export class BudgetSeeder {
   /** Start-up: every subject named with a budget in config or in stored policies. */
   async seedKnown(book: PolicyBook, config: KeelConfig): Promise<void> {
     const rules: BudgetRule[] = [];
-    const principal = (tenantId: string, tenantName: string, keyId: string | null = null, userLabel = ''): Principal => ({
+    const principal = (
+      tenantId: string,
+      tenantName: string,
+      keyId: string | null = null,
+      userLabel = '',
+    ): Principal => ({
       keyId,
       tenantId,
       tenantName,
@@ -93,5 +98,8 @@ export class BudgetSeeder {
 }
 
 function storedSubjects(book: PolicyBook, scope: string): string[] {
-  return book.subjects().filter((s) => s.scope === scope).map((s) => s.subject);
+  return book
+    .subjects()
+    .filter((s) => s.scope === scope)
+    .map((s) => s.subject);
 }

@@ -1,5 +1,5 @@
-import { citationsFor } from '../../ai/citations.ts';
 import type { AnswerCache, CachePlan } from '../../ai/cache/index.ts';
+import { citationsFor } from '../../ai/citations.ts';
 import type { BudgetDenied, Lease, Reservation, SharedState } from '../../state/types.ts';
 import { usdToMicros } from '../../telemetry/cost.ts';
 import type { Outcome, RequestAccount } from '../accounting.ts';
@@ -31,7 +31,10 @@ export interface TicketInit {
 }
 
 /** What settling needs to know of a finished request (a `RequestAccount`, or an embeddings call). */
-export type Settled = Pick<RequestAccount, 'costUsd' | 'usage' | 'run' | 'completion' | 'finishReason' | 'hasToolCalls'>;
+export type Settled = Pick<
+  RequestAccount,
+  'costUsd' | 'usage' | 'run' | 'completion' | 'finishReason' | 'hasToolCalls'
+>;
 
 export type GrowResult = { ok: true } | { ok: false; denied: BudgetDenied | undefined };
 
@@ -128,7 +131,8 @@ export class PolicyTicket {
     const run = acct.run;
     const cache = this.#deps.cache;
     const finish = acct.finishReason ?? 'stop';
-    if (!cache || !run || !this.#cache || finish !== 'stop' || acct.hasToolCalls || acct.completion === '') return;
+    if (!cache || !run || !this.#cache || finish !== 'stop' || acct.hasToolCalls || acct.completion === '')
+      return;
     const u = acct.usage;
     cache
       .store(this.#cache, {

@@ -97,7 +97,12 @@ export type SpendSubject =
  * USD spent by `subject` in [from, to) according to the ledger: what a budget counter is rebuilt
  * from when it is missing (a fresh in-process backend, a flushed Redis).
  */
-export async function ledgerSpend(q: Queryable, subject: SpendSubject, from: Date, to: Date): Promise<number> {
+export async function ledgerSpend(
+  q: Queryable,
+  subject: SpendSubject,
+  from: Date,
+  to: Date,
+): Promise<number> {
   let where: string;
   let params: (string | Date)[];
   switch (subject.scope) {
