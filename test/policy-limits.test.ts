@@ -134,6 +134,8 @@ describe.each(backends)('rate limits on the $name backend', (backend) => {
     const res = await api(t, 'POST', '/v1/chat/completions', { key, body: chat('not allowed') });
     expect(res.status).toBe(403);
     expect(JSON.stringify(res.body)).toContain("Tenant 'rpm' is not allowed to use model 'gpt-test'");
+    const models = await api(t, 'GET', '/v1/models', { key });
+    expect((models.body as { data: { id: string }[] }).data.map((m) => m.id)).toEqual(['default']);
     expect((await api(t, 'DELETE', '/v1/admin/budgets/tenants/rpm')).status).toBe(200);
   });
 

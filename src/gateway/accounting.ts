@@ -73,9 +73,10 @@ export class RequestAccount {
   }
 
   /**
-   * Settles the request's budget hold and limits, then commits the ledger entry (group commit);
-   * resolves once it is durable. Settling first means a crash in between over-counts the budget
-   * (safe) rather than under-counts it.
+   * Settles the request's budget hold and limits and commits the ledger entry (group commit);
+   * resolves once both are done. The settle is sent first: its SharedState commands leave in this
+   * tick, while the ledger insert waits for the next batch, so a crash in between over-counts the
+   * budget (safe) rather than under-counts it, without a round trip added to the response.
    */
   commit(status: Outcome): Promise<void> {
     // A failure that left neither usage nor text reached no model (or got nothing back): no charge.
@@ -102,7 +103,8 @@ export class RequestAccount {
       cacheHit: this.cacheHit !== undefined,
     };
     const settled = this.policy?.finish(status, this, charged);
-    return settled ? settled.then(() => this.deps.ledger.record(entry)) : this.deps.ledger.record(entry);
+    const recorded = this.deps.ledger.record(entry);
+    return settled ? Promise.all([settled, recorded]).then(() => undefined) : recorded;
   }
 
   /** Hands the finished request's trace to the sink (batched, off the request path). */

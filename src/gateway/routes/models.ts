@@ -21,12 +21,16 @@ function modelObject(m: ModelInfo): Record<string, unknown> {
  * exactly the names on it (pass-through names included, even when the upstream does not list them).
  */
 async function visibleModels(deps: GatewayDeps, p: Principal): Promise<ModelInfo[]> {
-  const all = await deps.ai.models();
+  const listed = await deps.ai.models();
+  // The tenant's allow-list (src/gateway/policy) narrows what any of its keys sees.
+  const tenantAllowed = deps.policy?.book.resolve(p, null).allowedModels;
+  const all = tenantAllowed ? listed.filter((m) => tenantAllowed.includes(m.id)) : listed;
   if (!p.allowedModels) return all;
   const allowed = new Set(p.allowedModels);
   const out = all.filter((m) => allowed.has(m.id));
   const known = new Set(all.map((m) => m.id));
   for (const id of p.allowedModels) {
+    if (tenantAllowed && !tenantAllowed.includes(id)) continue;
     if (!known.has(id)) out.push({ id, kind: 'model', ownedBy: deps.config.passthroughProvider ?? 'keel' });
   }
   return out;
