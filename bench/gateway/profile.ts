@@ -140,7 +140,10 @@ try {
 }
 const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error(`no profile written: ${keel.stderrTail()}`);
-process.stdout.write(`${summarise(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile, window[0]!, window[1]!)}\n`);
-if (process.env.PROFILE_KEEP === '1') process.stdout.write(`\nprofile: ${join(profDir, file)} (load window, µs: ${window[0]} ${window[1]})\n`);
+process.stdout.write(
+  `${summarise(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile, window[0]!, window[1]!)}\n`,
+);
+if (process.env.PROFILE_KEEP === '1')
+  process.stdout.write(`\nprofile: ${join(profDir, file)} (load window, µs: ${window[0]} ${window[1]})\n`);
 else rmSync(profDir, { recursive: true, force: true });
 rmSync(dataDir, { recursive: true, force: true });
