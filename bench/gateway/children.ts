@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
 
 /** Child processes of the benchmark and their CPU time, read from /proc. */
 
@@ -106,4 +107,37 @@ export async function waitHttp(url: string, child: Child, timeoutMs = 90_000): P
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${child.name} not ready at ${url}: ${child.stderrTail()}`);
+}
+
+/** A fresh database next to `DATABASE_URL`'s, so the run never touches existing data. */
+export async function createDatabase(
+  name: string,
+): Promise<{ url: string; pids: () => Promise<number[]>; drop: () => Promise<void> }> {
+  const admin = process.env.DATABASE_URL;
+  if (!admin) throw new Error('DATABASE_URL is not set');
+  const db = `keel_bench_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
+  const run = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`drop database if exists ${db}`);
+  await run(`create database ${db}`);
+  const url = new URL(admin);
+  url.pathname = `/${db}`;
+  const pids = async () => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      const r = await c.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [db]);
+      return r.rows.map((x) => x.pid);
+    } finally {
+      await c.end();
+    }
+  };
+  return { url: url.toString(), pids, drop: () => run(`drop database if exists ${db} with (force)`) };
 }

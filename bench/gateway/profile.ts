@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuMs, freePort, start, startAnnounced, waitHttp } from './children.ts';
+import { cpuMs, createDatabase, freePort, start, startAnnounced, waitHttp } from './children.ts';
 import { cannon } from './load.ts';
 
 /**
@@ -12,8 +12,11 @@ import { cannon } from './load.ts';
  * the profile's self time by function and by module. Not part of `bench:gateway`; a tool for the
  * work behind its figures.
  *
- *   npx tsx bench/gateway/profile.ts [json|sse] [seconds]     (PROFILE_TOP=40, DATABASE_URL honoured
- *   only with PROFILE_PG=1; the profile file is kept with PROFILE_KEEP=1)
+ *   npx tsx bench/gateway/profile.ts [json|sse] [seconds]
+ *
+ * PROFILE_TOP=40 rows; PROFILE_PG=1 puts the store on a fresh database on DATABASE_URL's server
+ * (dropped afterwards); PROFILE_KEEP=1 keeps the .cpuprofile (for Chrome DevTools or speedscope);
+ * PROFILE_STDERR=1 prints the end of Keel's stderr.
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -104,7 +107,9 @@ const env: NodeJS.ProcessEnv = {
   OPENAI_API_KEY: 'sk-bench-upstream-key',
   OPENAI_BASE_URL: up.info.url,
 };
-if (process.env.PROFILE_PG !== '1') delete env.DATABASE_URL;
+delete env.DATABASE_URL;
+const database = process.env.PROFILE_PG === '1' ? await createDatabase('profile') : undefined;
+if (database) env.DATABASE_URL = database.url;
 delete env.REDIS_URL;
 delete env.KEEL_CONFIG;
 // The load's time window: start-up (migrations, module loading) stays out of the figures.
@@ -137,9 +142,12 @@ try {
 } finally {
   await keel.stop();
   await up.child.stop();
+  await database?.drop();
 }
-const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+// CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main one (tsx's loader has its own).
+const file = readdirSync(profDir).find((f) => /\.0\.\d+\.cpuprofile$/.test(f));
 if (!file) throw new Error(`no profile written: ${keel.stderrTail()}`);
+if (process.env.PROFILE_STDERR === '1') process.stdout.write(`keel stderr (tail):\n${keel.stderrTail()}\n`);
 process.stdout.write(
   `${summarise(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile, window[0]!, window[1]!)}\n`,
 );

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, cpuMs, freePort, start, startAnnounced, waitHttp } from './children.ts';
+import { type Child, cpuMs, createDatabase, freePort, start, startAnnounced, waitHttp } from './children.ts';
 import { cannon, fetchOnce, type LoadResult, type ProbeResult, probe, type Target } from './load.ts';
 
 /**
@@ -41,17 +41,48 @@ type Mode = keyof typeof BODIES;
 interface Runner extends Target {
   /** The process whose CPU counts as this target's (the upstream itself for `direct`). */
   pid: number;
+  /** For a Keel on PostgreSQL: the server processes serving its database (their CPU is the store's). */
+  storePids?: () => Promise<number[]>;
 }
 
 interface Cell extends LoadResult {
   cpuPerReq: number;
   upstreamCpuPerReq: number;
+  /** CPU of the PostgreSQL backends serving the target's database; NaN without one. */
+  storeCpuPerReq: number;
   probe: ProbeResult;
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function startKeel(upstreamUrl: string): Promise<{ child: Child; runner: Runner; dataDir: string }> {
+/**
+ * A Keel target: `keel` (embedded PGlite, what `npm start` gives a new user), `keel-pg` (the store on
+ * PostgreSQL: a fresh database on `DATABASE_URL`'s server, dropped afterwards), and the same two from
+ * another checkout (`BENCH_BASELINE_ROOT`) as `base` / `base-pg`, to compare two versions in one run.
+ */
+interface KeelSpec {
+  name: string;
+  root: string;
+  postgres: boolean;
+}
+
+function keelSpecs(): KeelSpec[] {
+  const base = process.env.BENCH_BASELINE_ROOT;
+  const all: KeelSpec[] = [
+    { name: 'keel', root: ROOT, postgres: false },
+    { name: 'keel-pg', root: ROOT, postgres: true },
+  ];
+  if (base) {
+    all.push({ name: 'base', root: resolve(base), postgres: false });
+    all.push({ name: 'base-pg', root: resolve(base), postgres: true });
+  }
+  return all.filter((k) => opts.targets.includes(k.name));
+}
+
+async function startKeel(
+  spec: KeelSpec,
+  upstreamUrl: string,
+): Promise<{ child: Child; runner: Runner; cleanup: () => Promise<void> }> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
   const adminKey = randomBytes(32).toString('base64url');
@@ -64,11 +95,17 @@ async function startKeel(upstreamUrl: string): Promise<{ child: Child; runner: R
     OPENAI_API_KEY: 'sk-bench-upstream-key',
     OPENAI_BASE_URL: upstreamUrl,
   };
-  // The embedded defaults: what `npm start` gives a new user.
+  // The defaults otherwise: no Redis, no config file.
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.KEEL_CONFIG;
-  const child = start('keel', [join(ROOT, 'bin/keel.js'), 'serve', '--no-seed'], env, 'ignore');
+  const database = spec.postgres ? await createDatabase(spec.name) : undefined;
+  if (database) env.DATABASE_URL = database.url;
+  const cleanup = async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await database?.drop();
+  };
+  const child = start(spec.name, [join(spec.root, 'bin/keel.js'), 'serve', '--no-seed'], env, 'ignore');
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitHttp(`${origin}/readyz`, child);
@@ -82,12 +119,18 @@ async function startKeel(upstreamUrl: string): Promise<{ child: Child; runner: R
       throw new Error(`creating a key failed: HTTP ${res.status} ${JSON.stringify(created)}`);
     return {
       child,
-      dataDir,
-      runner: { name: 'keel', origin, headers: { authorization: `Bearer ${created.key}` }, pid: child.pid },
+      cleanup,
+      runner: {
+        name: spec.name,
+        origin,
+        headers: { authorization: `Bearer ${created.key}` },
+        pid: child.pid,
+        ...(database ? { storePids: database.pids } : {}),
+      },
     };
   } catch (e) {
     await child.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await cleanup();
     throw e;
   }
 }
@@ -104,16 +147,37 @@ async function check(r: Runner): Promise<void> {
   }
 }
 
+/** CPU ms of each live process in `pids` (a process that has exited counts as 0). */
+function cpuOf(pids: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      m.set(pid, cpuMs(pid));
+    } catch {
+      // gone
+    }
+  }
+  return m;
+}
+
 async function cell(r: Runner, upstreamPid: number, mode: Mode): Promise<Cell> {
   if (opts.warmup > 0) await cannon(r, BODIES[mode], opts.connections, opts.warmup);
+  const s0 = r.storePids ? cpuOf(await r.storePids()) : undefined;
   const c0 = cpuMs(r.pid);
   const u0 = cpuMs(upstreamPid);
   const load = await cannon(r, BODIES[mode], opts.connections, opts.duration);
   const cpu = cpuMs(r.pid) - c0;
   const ucpu = cpuMs(upstreamPid) - u0;
+  let store = Number.NaN;
+  if (r.storePids && s0) {
+    // Backends that connected during the cell count from zero.
+    const s1 = cpuOf([...new Set([...s0.keys(), ...(await r.storePids())])]);
+    store = 0;
+    for (const [pid, ms] of s1) store += ms - (s0.get(pid) ?? 0);
+  }
   const p = await probe(r, BODIES[mode], opts.probeSeconds);
   const n = Math.max(1, load.requests);
-  return { ...load, cpuPerReq: cpu / n, upstreamCpuPerReq: ucpu / n, probe: p };
+  return { ...load, cpuPerReq: cpu / n, upstreamCpuPerReq: ucpu / n, storeCpuPerReq: store / n, probe: p };
 }
 
 const median = (xs: number[]) => {
@@ -131,6 +195,7 @@ function summarise(cells: Cell[]) {
     errors: cells.reduce((n, c) => n + c.errors, 0),
     cpuMsPerReq: m((c) => c.cpuPerReq),
     upstreamCpuMsPerReq: m((c) => c.upstreamCpuPerReq),
+    storeCpuMsPerReq: m((c) => c.storeCpuPerReq),
     oneConnP50Us: m((c) => c.probe.p50),
     oneConnP99Us: m((c) => c.probe.p99),
     ttfbP50Us: m((c) => c.probe.ttfbP50),
@@ -144,22 +209,26 @@ function table(mode: Mode, s: Record<string, Summary>): string {
   const lines = [
     `### ${mode === 'json' ? 'Non-streaming JSON' : `SSE streaming (${opts.chunks} content chunks + role, finish, usage)`}`,
     '',
-    '| target | RPS | p50 ms | p99 ms | errors | CPU ms/req (process) | upstream CPU ms/req | 1-conn p50 µs | added µs | first byte p50 µs |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| target | RPS | p50 ms | p99 ms | errors | CPU ms/req (process) | PostgreSQL CPU ms/req | upstream CPU ms/req | 1-conn p50 µs | added µs | first byte p50 µs |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const [name, x] of Object.entries(s)) {
     const added = d && name !== 'direct' ? (x.oneConnP50Us - d.oneConnP50Us).toFixed(0) : '—';
     lines.push(
-      `| ${name} | ${x.rps.toFixed(0)} | ${x.p50Ms.toFixed(0)} | ${x.p99Ms.toFixed(0)} | ${x.errors} | ${x.cpuMsPerReq.toFixed(3)} | ${x.upstreamCpuMsPerReq.toFixed(3)} | ${x.oneConnP50Us.toFixed(0)} | ${added} | ${x.ttfbP50Us.toFixed(0)} |`,
+      `| ${name} | ${x.rps.toFixed(0)} | ${x.p50Ms.toFixed(0)} | ${x.p99Ms.toFixed(0)} | ${x.errors} | ${x.cpuMsPerReq.toFixed(3)} | ${Number.isNaN(x.storeCpuMsPerReq) ? '—' : x.storeCpuMsPerReq.toFixed(3)} | ${x.upstreamCpuMsPerReq.toFixed(3)} | ${x.oneConnP50Us.toFixed(0)} | ${added} | ${x.ttfbP50Us.toFixed(0)} |`,
     );
   }
-  const k = s.keel;
   const b = s.bare;
-  if (k && b) {
+  const keels = Object.keys(s).filter((n) => n.startsWith('keel') || n.startsWith('base'));
+  if (b && keels.length > 0) lines.push('');
+  for (const name of b ? keels : []) {
+    const k = s[name]!;
+    const withStore = Number.isNaN(k.storeCpuMsPerReq)
+      ? ''
+      : `, **${((k.cpuMsPerReq + k.storeCpuMsPerReq) / b!.cpuMsPerReq).toFixed(2)}x** with its PostgreSQL backends`;
     lines.push(
-      '',
-      `Keel / bare proxy CPU per request: **${(k.cpuMsPerReq / b.cpuMsPerReq).toFixed(2)}x** (target ≤ 3x); ` +
-        `first byte: Keel ${((k.ttfbP50Us - b.ttfbP50Us) / 1000).toFixed(2)} ms after the bare proxy (target ≤ 1 ms).`,
+      `${name} / bare proxy CPU per request: **${(k.cpuMsPerReq / b!.cpuMsPerReq).toFixed(2)}x**${withStore} (target ≤ 3x); ` +
+        `first byte ${((k.ttfbP50Us - b!.ttfbP50Us) / 1000).toFixed(2)} ms after the bare proxy's (target ≤ 1 ms).`,
     );
   }
   return lines.join('\n');
@@ -168,7 +237,7 @@ function table(mode: Mode, s: Record<string, Summary>): string {
 async function main() {
   log(`bench:gateway ${JSON.stringify(opts)}`);
   const children: Child[] = [];
-  const cleanup: (() => void)[] = [];
+  const cleanup: (() => Promise<void>)[] = [];
   const notes: string[] = [];
   try {
     const up = await startAnnounced<{ port: number; url: string }>(
@@ -223,14 +292,14 @@ async function main() {
         pid: pp.child.pid,
       });
     }
-    if (opts.targets.includes('keel')) {
+    for (const spec of keelSpecs()) {
       try {
-        const k = await startKeel(up.info.url);
+        const k = await startKeel(spec, up.info.url);
         children.push(k.child);
-        cleanup.push(() => rmSync(k.dataDir, { recursive: true, force: true }));
+        cleanup.push(k.cleanup);
         runners.push(k.runner);
       } catch (e) {
-        const msg = `Keel could not be benchmarked: ${(e as Error).message.split('\n')[0]}`;
+        const msg = `${spec.name} could not be benchmarked: ${(e as Error).message.split('\n')[0]}`;
         notes.push(msg);
         log(msg);
       }
@@ -254,9 +323,10 @@ async function main() {
           const list = cells[mode][r.name] ?? [];
           list.push(c);
           cells[mode][r.name] = list;
+          const store = Number.isNaN(c.storeCpuPerReq) ? '' : ` (+${c.storeCpuPerReq.toFixed(3)} PostgreSQL)`;
           log(
             `round ${round + 1} ${mode} ${r.name}: ${c.rps.toFixed(0)} rps, p50 ${c.p50} ms, p99 ${c.p99} ms, ` +
-              `cpu ${c.cpuPerReq.toFixed(3)} ms/req, 1-conn p50 ${c.probe.p50.toFixed(0)} µs, ttfb ${c.probe.ttfbP50.toFixed(0)} µs, errors ${c.errors}`,
+              `cpu ${c.cpuPerReq.toFixed(3)}${store} ms/req, 1-conn p50 ${c.probe.p50.toFixed(0)} µs, ttfb ${c.probe.ttfbP50.toFixed(0)} µs, errors ${c.errors}`,
           );
         }
       }
@@ -279,7 +349,7 @@ async function main() {
     log(`results: ${file}`);
   } finally {
     await Promise.all(children.map((c) => c.stop()));
-    for (const f of cleanup) f();
+    for (const f of cleanup) await f().catch((e: Error) => log(`cleanup: ${e.message}`));
   }
 }
 

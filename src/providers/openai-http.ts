@@ -1,12 +1,31 @@
+import { EventEmitter } from 'node:events';
 import type { Pool } from 'undici';
 
 /** Plumbing for one upstream call: the cancellation controller and bounded body reads. */
 
 export type Body = Awaited<ReturnType<Pool['request']>>['body'];
 
-/** Ties the caller's signal and the total deadline to one controller handed to undici. */
+/**
+ * What undici gets as a call's `signal`. undici takes an EventEmitter there as well as an
+ * AbortSignal; this one costs a plain object per call, where an AbortController builds an
+ * EventTarget signal whose listeners are added and removed through the slower DOM event path.
+ */
+export class CallSignal extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new Error('This operation was aborted');
+    this.emit('abort');
+  }
+}
+
+/** Ties the caller's signal and the total deadline to one signal handed to undici. */
 export class Call {
-  readonly ctl = new AbortController();
+  /** `ctl.signal` is what to pass to undici (shaped like an AbortController's). */
+  readonly ctl: { readonly signal: CallSignal } = { signal: new CallSignal() };
   abortedBy: 'caller' | 'total-timeout' | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly onAbort: (() => void) | undefined;
@@ -17,7 +36,7 @@ export class Call {
   ) {
     if (signal?.aborted) {
       this.abortedBy = 'caller';
-      this.ctl.abort();
+      this.ctl.signal.abort();
     } else if (signal) {
       this.onAbort = () => this.abort('caller');
       signal.addEventListener('abort', this.onAbort, { once: true });
@@ -29,7 +48,7 @@ export class Call {
   private abort(by: 'caller' | 'total-timeout'): void {
     if (this.abortedBy !== undefined) return;
     this.abortedBy = by;
-    this.ctl.abort();
+    this.ctl.signal.abort();
   }
 
   dispose(): void {

@@ -6,10 +6,24 @@
  */
 export type SqlParam = string | number | boolean | null | bigint | Date | Uint8Array | unknown[] | object;
 
+/** One column value for `copyRows`: objects and arrays are stored as JSON (json/jsonb columns). */
+export type CopyValue = string | number | boolean | bigint | Date | null | undefined | object;
+
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
   /** Runs several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * Bulk-loads rows with COPY, on drivers where that is much cheaper than a multi-row insert
+   * (PGlite, whose engine runs on the caller's thread); absent elsewhere. All or nothing, and unlike
+   * `insert ... on conflict do nothing` it cannot skip an existing key: callers fall back to their
+   * insert when it fails. `table` and `columns` are trusted identifiers.
+   */
+  copyRows?(
+    table: string,
+    columns: readonly string[],
+    rows: readonly (readonly CopyValue[])[],
+  ): Promise<void>;
 }
 
 export interface Db extends Queryable {

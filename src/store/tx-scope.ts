@@ -9,15 +9,22 @@ import type { Queryable, SqlParam } from './db.ts';
  * deadlocks PGlite forever: its single connection is held by the transaction that is awaiting the
  * call. On PostgreSQL the same mistake silently runs outside the transaction and can wait on the
  * transaction's own row locks. Both drivers therefore refuse it with a clear error.
+ *
+ * An enabled AsyncLocalStorage makes Node run an async hook for every promise and callback of the
+ * process (a few percent of the gateway's CPU per request), so the storage is enabled only while some
+ * transaction is open and disabled again when the last one ends. Outside transactions (the request
+ * path: the ledger and trace writes are single statements) the checks cost one integer comparison.
  */
 interface Scope {
   open: boolean;
 }
 
 const scope = new AsyncLocalStorage<Scope>();
+/** Transactions open right now, in any context. */
+let openCount = 0;
 
 export function assertOutsideTransaction(what: string): void {
-  if (scope.getStore()?.open) {
+  if (openCount > 0 && scope.getStore()?.open) {
     throw new KeelError(
       'internal_error',
       `${what} called inside a db.transaction callback: use the transaction's handle (tx) instead; on PGlite this would deadlock`,
@@ -28,11 +35,14 @@ export function assertOutsideTransaction(what: string): void {
 /** Runs `fn` as the body of a transaction: any `db.*` call from its async context is refused. */
 export async function runInTransactionScope<T>(fn: () => Promise<T>): Promise<T> {
   const s: Scope = { open: true };
+  openCount++;
   try {
     return await scope.run(s, fn);
   } finally {
     // Work spawned from the transaction that outlives it (timers, background flushes) may use db again.
     s.open = false;
+    // Contexts made while no transaction was open carry no scope, which reads as "outside".
+    if (--openCount === 0) scope.disable();
   }
 }
 
@@ -42,7 +52,8 @@ export async function runInTransactionScope<T>(fn: () => Promise<T>): Promise<T>
  * transaction still runs as an independent caller.
  */
 export function runOutsideTransaction<T>(fn: () => T): T {
-  return scope.exit(fn);
+  // With no transaction open every scope a context could carry is closed already.
+  return openCount === 0 ? fn() : scope.exit(fn);
 }
 
 /**

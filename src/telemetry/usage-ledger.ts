@@ -5,6 +5,12 @@ import { assertOutsideTransaction, runOutsideTransaction } from '../store/tx-sco
 export interface UsageLedgerOptions {
   /** Most entries per insert statement; the rest wait for the next write (default 1000). */
   maxBatch?: number;
+  /**
+   * Under load, how long the first entry of a batch may wait for others to join it (default 2 ms).
+   * A write runs as soon as an event-loop turn passes without a new entry, so a lone request
+   * never waits for this.
+   */
+  maxWaitMs?: number;
 }
 
 interface Waiter {
@@ -18,14 +24,17 @@ interface Waiter {
  *
  * `record` resolves once the entry is committed. At most one insert is in flight; entries that
  * arrive meanwhile wait together and go out as the next single multi-row insert, so N concurrent
- * requests share about one write instead of queueing N. There is no timer: a lone request is
- * written after one event-loop turn, which gathers the calls made meanwhile.
+ * requests share about one write instead of queueing N. A statement has a fixed cost (on PGlite,
+ * which runs on this thread, about ten rows' worth), so before each write the ledger lets entries
+ * gather turn by turn while they keep coming, up to `maxWaitMs`: a lone request is written after
+ * one event-loop turn, a busy gateway writes a few large batches instead of many small ones.
  * Ids are request ids and the insert skips known ids, so retrying a rejected `record` never
  * double-charges.
  */
 export class UsageLedger {
   readonly #db: Queryable;
   readonly #maxBatch: number;
+  readonly #maxWaitMs: number;
   #queue: Waiter[] = [];
   #writing = false;
   #closed = false;
@@ -36,6 +45,7 @@ export class UsageLedger {
   constructor(db: Queryable, opts: UsageLedgerOptions = {}) {
     this.#db = db;
     this.#maxBatch = Math.max(1, opts.maxBatch ?? 1000);
+    this.#maxWaitMs = Math.max(0, opts.maxWaitMs ?? 2);
   }
 
   record(entry: UsageEntry): Promise<void> {
@@ -81,10 +91,7 @@ export class UsageLedger {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      // PGlite runs a query synchronously on this thread, so without yielding to the event loop no
-      // other request could reach `record` during a write and every batch would hold one entry.
-      // One macrotask turn lets the requests whose I/O is ready join the batch.
-      await new Promise<void>((r) => setImmediate(r));
+      await this.#gather();
       const batch = this.#queue.splice(0, this.#maxBatch);
       try {
         await insertUsage(
@@ -101,5 +108,21 @@ export class UsageLedger {
     }
     this.#writing = false;
     this.#resolveIdle?.();
+  }
+
+  /**
+   * Waits while the batch is still growing. PGlite runs a query synchronously on this thread, so
+   * without yielding to the event loop no other request could reach `record` during a write; each
+   * macrotask turn lets the requests whose I/O is ready join. A turn that adds nothing, a full
+   * batch or the deadline ends the wait.
+   */
+  async #gather(): Promise<void> {
+    const deadline = performance.now() + this.#maxWaitMs;
+    let seen = -1;
+    while (this.#queue.length !== seen && this.#queue.length < this.#maxBatch) {
+      seen = this.#queue.length;
+      await new Promise<void>((r) => setImmediate(r));
+      if (performance.now() >= deadline) return;
+    }
   }
 }

@@ -27,7 +27,6 @@ const COLUMNS = [
   'attributes',
 ] as const;
 const SUMMARY_COLUMNS = COLUMNS.filter((c) => c !== 'spans' && c !== 'attributes').join(', ');
-const MAX_ROWS_PER_STATEMENT = Math.floor(65_535 / COLUMNS.length);
 
 interface Row {
   id: string;
@@ -50,46 +49,62 @@ interface Row {
   attributes?: Attributes;
 }
 
-/** Inserts traces (one statement per ~3600); a trace id already stored is skipped. */
+const isUniqueViolation = (e: unknown) => (e as { code?: unknown } | null)?.code === '23505';
+// JSON has no NaN or infinities; as strings they parse as double precision the way a parameter would.
+const float = (n: number | undefined) => (n === undefined ? null : Number.isFinite(n) ? n : String(n));
+
+function toRow(t: TraceRecord): SqlParam[] {
+  return [
+    t.id,
+    t.ts,
+    t.tenantId ?? null,
+    t.keyId ?? null,
+    t.userLabel ?? null,
+    t.app ?? null,
+    t.model ?? null,
+    t.status,
+    t.httpStatus ?? null,
+    t.errorCode ?? null,
+    float(t.latencyMs),
+    float(t.ttftMs),
+    t.promptTokens ?? null,
+    t.completionTokens ?? null,
+    float(t.costUsd),
+    t.stream,
+    t.spans,
+    t.attributes ?? {},
+  ];
+}
+
+// All rows as one JSON parameter, serialised once per batch (spans and attributes included), where
+// a VALUES list needs 18 parameters and two JSON strings per row.
+const INSERT_SQL = `with ins as (
+  insert into traces (${COLUMNS.join(',')})
+  select r->>0, (r->>1)::timestamptz, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::integer,
+    r->>9, (r->>10)::double precision, (r->>11)::double precision, (r->>12)::integer, (r->>13)::integer,
+    (r->>14)::double precision, (r->>15)::boolean, r->16, r->17
+  from jsonb_array_elements($1::jsonb) as r
+  on conflict (id) do nothing returning 1
+) select count(*)::integer as n from ins`;
+
+/**
+ * Inserts traces as one statement; a trace id already stored is skipped. Where the driver has a
+ * cheap COPY (PGlite) that is tried first; a batch holding a known id fails it as a whole and goes
+ * through the insert, which skips that id.
+ */
 export async function insertTraces(q: Queryable, traces: readonly TraceRecord[]): Promise<number> {
-  let inserted = 0;
-  for (let i = 0; i < traces.length; i += MAX_ROWS_PER_STATEMENT) {
-    const chunk = traces.slice(i, i + MAX_ROWS_PER_STATEMENT);
-    const params: SqlParam[] = [];
-    const tuples: string[] = [];
-    for (const t of chunk) {
-      const base = params.length;
-      params.push(
-        t.id,
-        t.ts,
-        t.tenantId ?? null,
-        t.keyId ?? null,
-        t.userLabel ?? null,
-        t.app ?? null,
-        t.model ?? null,
-        t.status,
-        t.httpStatus ?? null,
-        t.errorCode ?? null,
-        t.latencyMs,
-        t.ttftMs ?? null,
-        t.promptTokens ?? null,
-        t.completionTokens ?? null,
-        t.costUsd ?? null,
-        t.stream,
-        // Serialised here: node-postgres would turn a JS array into a PostgreSQL array literal.
-        JSON.stringify(t.spans),
-        JSON.stringify(t.attributes ?? {}),
-      );
-      tuples.push(`(${COLUMNS.map((_, j) => `$${base + j + 1}`).join(',')})`);
+  if (traces.length === 0) return 0;
+  const rows = traces.map(toRow);
+  if (q.copyRows) {
+    try {
+      await q.copyRows('traces', COLUMNS, rows);
+      return rows.length;
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
     }
-    const rows = await q.query(
-      `insert into traces (${COLUMNS.join(',')}) values ${tuples.join(',')}
-       on conflict (id) do nothing returning id`,
-      params,
-    );
-    inserted += rows.length;
   }
-  return inserted;
+  const out = await q.query<{ n: number }>(INSERT_SQL, [JSON.stringify(rows)]);
+  return out[0]?.n ?? 0;
 }
 
 export async function getTrace(q: Queryable, id: string): Promise<TraceRecord | undefined> {
