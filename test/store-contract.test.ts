@@ -137,6 +137,30 @@ describe.each(driverCases)('store contract on $name', (driver) => {
   );
 
   it.skipIf(driver.skip)(
+    'still refuses them in a transaction that outlives another (the check is armed per open transaction)',
+    async () => {
+      let openFirst: () => void = () => {};
+      const gate = new Promise<void>((r) => {
+        openFirst = r;
+      });
+      const first = db.transaction(async () => {
+        await gate;
+        return 1;
+      });
+      // PostgreSQL runs the second alongside the first, which ends while the second is open;
+      // PGlite queues it until the first is over.
+      const second = db.transaction(async () => {
+        await first;
+        return db.query('select 1');
+      });
+      setTimeout(openFirst, 20);
+      await expect(second).rejects.toThrow(/inside a db.transaction/);
+      await expect(first).resolves.toBe(1);
+      expect(await db.query('select 1 as one')).toEqual([{ one: 1 }]);
+    },
+  );
+
+  it.skipIf(driver.skip)(
     'does not report a transaction as committed when a caught statement aborted it',
     async () => {
       await expect(

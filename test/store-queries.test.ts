@@ -282,6 +282,50 @@ describe.each(driverCases)('store queries on $name', (driver) => {
       expect(await getTrace(db, 'req_missing')).toBeUndefined();
     });
 
+    it.skipIf(driver.skip)(
+      'stores awkward text unchanged through the bulk path (COPY on PGlite) and the insert',
+      async () => {
+        const odd = 'tab\there, line\nbreak\r\nback\\slash \\N \\. "quoted" ünïcödé 👋 \u2028';
+        const make = () =>
+          trace({
+            tenantId: 'ten_odd',
+            userLabel: odd,
+            model: odd,
+            errorCode: 'x\ty',
+            latencyMs: 0.1 + 0.2,
+            ttftMs: 1e-7,
+            costUsd: 1234567.891,
+            spans: [{ name: odd, startMs: 0, durationMs: 1, attributes: { text: odd, n: null, f: true } }],
+            attributes: { input: odd, 'k\te\ny': odd },
+          });
+        const viaBulk = make();
+        const viaInsert = make();
+        // A Queryable without `copyRows` always takes the insert.
+        const plain = { query: db.query.bind(db), exec: db.exec.bind(db) };
+        expect(await insertTraces(db, [viaBulk])).toBe(1);
+        expect(await insertTraces(plain, [viaInsert])).toBe(1);
+        expect(await getTrace(db, viaBulk.id)).toEqual(viaBulk);
+        expect(await getTrace(db, viaInsert.id)).toEqual(viaInsert);
+        // A batch holding a stored id still stores the new one (the bulk path falls back to the insert).
+        const fresh = make();
+        expect(await insertTraces(db, [viaBulk, fresh])).toBe(1);
+        expect(await getTrace(db, fresh.id)).toEqual(fresh);
+
+        const u = usage({ tenantId: 'ten_odd', userLabel: odd, model: odd, costUsd: 0.1 + 0.2 });
+        const v = usage({ tenantId: 'ten_odd', userLabel: odd, model: odd, costUsd: 0.1 + 0.2 });
+        expect(await insertUsage(db, [u])).toBe(1);
+        expect(await insertUsage(plain, [v])).toBe(1);
+        const rows = await db.query<{ user_label: string; model: string; cost_usd: number }>(
+          'select user_label, model, cost_usd from usage_ledger where id = any($1::text[])',
+          [[u.id, v.id]],
+        );
+        expect(rows).toEqual([
+          { user_label: odd, model: odd, cost_usd: 0.1 + 0.2 },
+          { user_label: odd, model: odd, cost_usd: 0.1 + 0.2 },
+        ]);
+      },
+    );
+
     it.skipIf(driver.skip)('lists newest first with filters and a cursor', async () => {
       const base = Date.parse('2025-04-01T00:00:00Z');
       const traces = Array.from({ length: 7 }, (_, i) =>

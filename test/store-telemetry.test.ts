@@ -114,6 +114,26 @@ describe.each(driverCases)('telemetry writers on $name', (driver) => {
       },
     );
 
+    it.skipIf(driver.skip)(
+      'gathers records that keep arriving turn by turn into one write; a lone one never waits',
+      async () => {
+        const counting = countingQueryable(db);
+        // A deadline far away: only the "a turn passed with nothing new" rule can end the wait.
+        const ledger = new UsageLedger(counting, { maxWaitMs: 3_600_000 });
+        const pending: Promise<void>[] = [];
+        for (let i = 0; i < 10; i++) {
+          pending.push(ledger.record(entry('ten_trickle')));
+          await new Promise<void>((r) => setImmediate(r));
+        }
+        await Promise.all(pending);
+        expect(counting.count(INSERT_USAGE)).toBe(1);
+        await ledger.record(entry('ten_trickle'));
+        expect(counting.count(INSERT_USAGE)).toBe(2);
+        expect(await requests('ten_trickle')).toBe(11);
+        await ledger.close();
+      },
+    );
+
     it.skipIf(driver.skip)('rejects every waiter of a failed batch; a retry charges once', async () => {
       const ledger = new UsageLedger(flakyQueryable(db, 1));
       const entries = Array.from({ length: 10 }, () => entry('ten_flaky'));
