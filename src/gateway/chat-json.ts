@@ -1,11 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { citationsFor } from '../ai/citations.ts';
-import { partialUsage } from '../ai/router/errors.ts';
 import { KeelError } from '../errors.ts';
 import { type CollectedCompletion, collect } from '../providers/collect.ts';
 import type { StreamPart } from '../providers/types.ts';
 import type { RequestAccount } from './accounting.ts';
-import { toHttpError } from './errors.ts';
+import { failBeforeHeaders } from './chat-stream.ts';
 
 /** Passes parts through while remembering the last `raw` (for a pass-through, the whole upstream body). */
 async function* tapRaw(parts: AsyncIterable<StreamPart>, seen: { raw: string | undefined }) {
@@ -66,19 +65,7 @@ export async function sendJsonCompletion(
   try {
     c = await collect(run.forwardRaw ? tapRaw(run.parts, seen) : run.parts);
   } catch (e) {
-    if (signal.aborted) {
-      acct.commit('aborted').catch((err: unknown) => reply.log.error({ err }, 'usage ledger write failed'));
-      acct.trace('aborted', 499);
-      reply.hijack();
-      return;
-    }
-    const err = toHttpError(e);
-    acct.usage ??= partialUsage(e);
-    await acct
-      .commit('error')
-      .catch((err2: unknown) => reply.log.error({ err: err2 }, 'usage ledger write failed'));
-    acct.trace('error', err.status, err);
-    throw err;
+    return failBeforeHeaders(acct, reply, e, signal);
   }
   acct.completion = c.text;
   acct.usage = c.usage;

@@ -25,7 +25,12 @@ export function usageJson(u: Usage): string {
 const aborted = () => new KeelError('aborted', 'The client closed the connection');
 
 /** The request failed before any byte went out: charge what it cost, then answer with a real HTTP error. */
-async function failBeforeHeaders(acct: RequestAccount, reply: FastifyReply, e: unknown, signal: AbortSignal) {
+export async function failBeforeHeaders(
+  acct: RequestAccount,
+  reply: FastifyReply,
+  e: unknown,
+  signal: AbortSignal,
+) {
   if (signal.aborted) {
     acct.commit('aborted').catch((err: unknown) => reply.log.error({ err }, 'usage ledger write failed'));
     acct.trace('aborted', 499);

@@ -11,6 +11,7 @@ import {
 import {
   httpError,
   parseErrorBody,
+  parseJsonObject,
   parseRetryAfter,
   protocolError,
   scrub,
@@ -115,7 +116,10 @@ class AnthropicProvider implements ChatProvider {
       }
       if (!streamUp || !headerValue(r.headers, 'content-type').includes('text/event-stream')) {
         const out: StreamPart[] = [];
-        messageParts(this.parse<AnthropicMessage>(await res.text(), 'an invalid JSON response'), out);
+        messageParts(
+          parseJsonObject<AnthropicMessage>(this.id, await res.text(), 'an invalid JSON response'),
+          out,
+        );
         for (const p of out) yield p;
         return;
       }
@@ -127,7 +131,10 @@ class AnthropicProvider implements ChatProvider {
         if (state.stopped) continue;
         parser.push(chunk as Buffer, events);
         for (let i = 0; i < events.length && !state.stopped; i++) {
-          state.push(this.parse<AnthropicEvent>(events[i]!.data, 'a malformed stream event'), parts);
+          state.push(
+            parseJsonObject<AnthropicEvent>(this.id, events[i]!.data, 'a malformed stream event'),
+            parts,
+          );
           for (let j = 0; j < parts.length; j++) yield parts[j]!;
           parts.length = 0;
         }
@@ -140,17 +147,6 @@ class AnthropicProvider implements ChatProvider {
       call.dispose();
       if (res !== undefined && !res.readableEnded) res.destroy();
     }
-  }
-
-  private parse<T>(text: string, what: string): T {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch {
-      throw protocolError(this.id, what);
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw protocolError(this.id, what);
-    return obj as T;
   }
 
   async close(): Promise<void> {

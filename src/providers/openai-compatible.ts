@@ -1,7 +1,13 @@
 import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/schema.ts';
 import { type ChunkState, chunkParts, completionParts, type WireCompletion } from './openai-chunks.ts';
-import { httpError, protocolError, streamErrorEvent, transportError } from './openai-errors.ts';
+import {
+  httpError,
+  parseJsonObject,
+  protocolError,
+  streamErrorEvent,
+  transportError,
+} from './openai-errors.ts';
 import { type Body, Call, headerValue, readCapped } from './openai-http.ts';
 import { type SseEvent, SseParser } from './sse.ts';
 import type {
@@ -187,14 +193,7 @@ class OpenAICompatible implements OpenAICompatibleProvider {
   }
 
   private parseObject(text: string, what: string): WireCompletion {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch {
-      throw protocolError(this.id, what);
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw protocolError(this.id, what);
-    const w = obj as WireCompletion;
+    const w = parseJsonObject<WireCompletion>(this.id, text, what);
     if (w.error !== undefined && w.error !== null) throw streamErrorEvent(this.id, w.error, this.secrets);
     return w;
   }

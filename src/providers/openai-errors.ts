@@ -205,3 +205,15 @@ export function transportError(err: unknown, ctx: TransportContext): ProviderErr
 export function protocolError(provider: string, what: string): ProviderError {
   return new ProviderError('upstream_protocol', `Upstream ${provider} sent ${what}`, { provider });
 }
+
+/** Parses an upstream body or event that must be a JSON object; anything else is a protocol error. */
+export function parseJsonObject<T extends object>(provider: string, text: string, what: string): T {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    throw protocolError(provider, what);
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw protocolError(provider, what);
+  return obj as T;
+}
