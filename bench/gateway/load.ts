@@ -22,8 +22,11 @@ export async function cannon(
   body: string,
   connections: number,
   seconds: number,
+  /** Requests per second over all connections (a fixed offered load); unset, as fast as answered. */
+  rate?: number,
 ): Promise<LoadResult> {
   const r = await autocannon({
+    ...(rate ? { overallRate: rate } : {}),
     url: `${t.origin}/v1/chat/completions`,
     method: 'POST',
     connections,

@@ -23,6 +23,10 @@ const opts = {
   probeSeconds: num('BENCH_PROBE_SECONDS', 3),
   chunks: num('BENCH_CHUNKS', 20),
   targets: (process.env.BENCH_TARGETS ?? 'direct,bare,provider,keel').split(','),
+  rate: num('BENCH_RATE', 0),
+  kinds: (process.env.BENCH_KINDS ?? 'json,sse')
+    .split(',')
+    .filter((k): k is Mode => k === 'json' || k === 'sse'),
 };
 
 const PROMPT =
@@ -95,10 +99,11 @@ async function startKeel(
     OPENAI_API_KEY: 'sk-bench-upstream-key',
     OPENAI_BASE_URL: upstreamUrl,
   };
-  // The defaults otherwise: no Redis, no config file.
+  // The defaults otherwise: no Redis, no config file (unless BENCH_KEEL_CONFIG names one).
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.KEEL_CONFIG;
+  if (process.env.BENCH_KEEL_CONFIG) env.KEEL_CONFIG = resolve(process.env.BENCH_KEEL_CONFIG);
   const database = spec.postgres ? await createDatabase(spec.name) : undefined;
   if (database) env.DATABASE_URL = database.url;
   const cleanup = async () => {
@@ -165,7 +170,7 @@ async function cell(r: Runner, upstreamPid: number, mode: Mode): Promise<Cell> {
   const s0 = r.storePids ? cpuOf(await r.storePids()) : undefined;
   const c0 = cpuMs(r.pid);
   const u0 = cpuMs(upstreamPid);
-  const load = await cannon(r, BODIES[mode], opts.connections, opts.duration);
+  const load = await cannon(r, BODIES[mode], opts.connections, opts.duration, opts.rate);
   const cpu = cpuMs(r.pid) - c0;
   const ucpu = cpuMs(upstreamPid) - u0;
   let store = Number.NaN;
@@ -317,7 +322,7 @@ async function main() {
     for (let round = 0; round < opts.rounds; round++) {
       // Rotate the order every round so no target always runs first (or last) on a warming machine.
       const order = runners.map((_, i) => runners[(i + round) % runners.length]!);
-      for (const mode of ['json', 'sse'] as const) {
+      for (const mode of opts.kinds) {
         for (const r of order) {
           const c = await cell(r, up.child.pid, mode);
           const list = cells[mode][r.name] ?? [];
@@ -332,13 +337,11 @@ async function main() {
       }
     }
     const summary: Record<Mode, Record<string, Summary>> = { json: {}, sse: {} };
-    for (const mode of ['json', 'sse'] as const) {
+    for (const mode of opts.kinds) {
       for (const r of runners) summary[mode][r.name] = summarise(cells[mode][r.name]!);
     }
     const report = [
-      table('json', summary.json),
-      '',
-      table('sse', summary.sse),
+      ...opts.kinds.flatMap((mode) => [table(mode, summary[mode]), '']),
       ...notes.map((n) => `\n> ${n}`),
     ].join('\n');
     process.stdout.write(`${report}\n`);

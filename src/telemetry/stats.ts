@@ -228,13 +228,13 @@ export async function getOverview(q: Queryable, opts: OverviewOptions): Promise<
     bucketSeconds,
     totals,
     series,
-    costPerDay: costPerDay(rows, opts.from, opts.to, bucketSeconds),
+    costPerDay: costPerDay(rows, opts.from, opts.to),
     feedback: { up, down, ratio: up + down > 0 ? up / (up + down) : null, perDay },
   };
 }
 
 /** Cost per UTC day, folded from the bucket rows (which nest in days). */
-function costPerDay(rows: StatsRow[], from: Date, to: Date, bucketSeconds: number): DayCost[] {
+function costPerDay(rows: StatsRow[], from: Date, to: Date): DayCost[] {
   const byDay = new Map<string, DayCost>();
   const first = Math.floor(from.getTime() / 86_400_000);
   const last = Math.floor((to.getTime() - 1) / 86_400_000);
