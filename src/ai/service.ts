@@ -43,6 +43,19 @@ export interface ChatInput {
   screenHits?: ((hits: RetrievalHit[]) => Promise<RetrievalHit[]>) | undefined;
   /** Guardrails: retrieve with this query instead of the (redacted) latest user message. */
   retrievalQuery?: string | undefined;
+  /** The input guardrails already ran on `messages` (`AiService.screenChat`): not run again. */
+  screened?: ScreenedChat | undefined;
+}
+
+/** What the input guardrails made of a conversation (`AiService.screenChat`). */
+export interface ScreenedChat {
+  /** The conversation as the model will see it (PII replaced by placeholders). */
+  readonly messages: ChatMessage[];
+  /**
+   * Something in it was redacted: its answer depends on values that must not leave this request,
+   * so it is neither looked up in nor stored in an answer cache.
+   */
+  readonly redacted: boolean;
 }
 
 export interface ModelInfo {
@@ -57,6 +70,15 @@ export interface AiService {
   /** Throws 404 `model_not_found` (param `model`) for names that select nothing. */
   resolveChat(model: string): ChatTarget;
   startChat(target: ChatTarget, input: ChatInput): Promise<ChatRun>;
+  /**
+   * Runs the target's input guardrails now, so that limits and caches see their verdict: a block
+   * throws, and `startChat` given the result as `screened` does not run them again. Absent when the
+   * service has no guardrails.
+   */
+  screenChat?(
+    target: ChatTarget,
+    input: { messages: ChatMessage[]; trace?: SpanRecorder | undefined },
+  ): Promise<ScreenedChat>;
   resolveEmbedder(model: string): EmbedderTarget;
   /**
    * Apps, aliases and built-in models a client can name, then the pass-through upstream's own

@@ -1,7 +1,7 @@
 import type { ScanContext } from '../../guard/index.ts';
 import type { ChatRun } from '../pipeline.ts';
 import { DEFAULT_SYSTEM_PROMPT, retrievalQuery } from '../prompt.ts';
-import type { AiService, ChatInput, ChatTarget } from '../service.ts';
+import type { AiService, ChatInput, ChatTarget, ScreenedChat } from '../service.ts';
 import type { Guards } from './guards.ts';
 import { guardOutput } from './output.ts';
 import { RequestGuard } from './request.ts';
@@ -10,18 +10,33 @@ import { RequestGuard } from './request.ts';
  * Guardrails around the AI service, as a decorator: `startChat` screens the conversation (a block
  * throws before anything is retrieved or charged), plants a canary in an app's system prompt,
  * screens retrieved chunks through the pipeline's `screenHits` hook, and wraps the answer's stream
- * with the output stage. Targets whose profile runs no scanner go through untouched.
+ * with the output stage. Targets whose profile runs no scanner go through untouched. The gateway
+ * screens first (`screenChat`), before limits and caches, and hands the result to `startChat`.
  */
 export function withGuards(inner: AiService, guards: Guards): AiService {
+  // A screening's guard (its redaction session and decision), for the `startChat` it is handed to.
+  const screenings = new WeakMap<ScreenedChat, RequestGuard>();
   return {
     ...inner,
+    async screenChat(t, input) {
+      const profile = guards.profileFor(t);
+      if (!profile) return { messages: input.messages, redacted: false };
+      const g = new RequestGuard(profile, guards, input.trace);
+      const screened: ScreenedChat = {
+        messages: await g.screenInput(input.messages),
+        redacted: g.session.size > 0,
+      };
+      screenings.set(screened, g);
+      return screened;
+    },
     async startChat(t, input) {
       const profile = guards.profileFor(t);
       if (!profile) return inner.startChat(t, input);
-      const g = new RequestGuard(profile, guards, input.trace);
-      const messages = await g.screenInput(input.messages);
+      const earlier = input.screened ? screenings.get(input.screened) : undefined;
+      const g = earlier?.profile === profile ? earlier : new RequestGuard(profile, guards, input.trace);
+      const messages = g === earlier ? input.screened!.messages : await g.screenInput(input.messages);
       let target: ChatTarget = t;
-      const next: ChatInput = { ...input, messages };
+      const next: ChatInput = { ...input, messages, screened: undefined };
       if (t.kind === 'app') {
         if (g.canary) {
           const base = t.app.systemPrompt?.trim() || DEFAULT_SYSTEM_PROMPT;

@@ -7,7 +7,10 @@ import type { Admission, AdmitChatInput } from './engine.ts';
 import { embedderQualifies } from './residency.ts';
 import type { ResolvedPolicy } from './types.ts';
 
-/** What a request may read from and write to the answer caches (none when it bypasses them). */
+/**
+ * What a request may read from and write to the answer caches: none when it bypasses them, and none
+ * when the input guardrails redacted something (the answer depends on values that stay in the request).
+ */
 export function planCache(
   cache: AnswerCache,
   config: KeelConfig,
@@ -16,7 +19,7 @@ export function planCache(
   app: string | null,
   input: AdmitChatInput,
 ): CachePlan | undefined {
-  if (!cache.applies(app) || bypassesCache(input.headers)) return undefined;
+  if (!cache.applies(app) || input.uncacheable || bypassesCache(input.headers)) return undefined;
   const semanticAllowed = !pol.regions || embedderQualifies(config, cache.embedderRef, pol.regions);
   return cache.plan({
     tenantId: acct.principal.tenantId,

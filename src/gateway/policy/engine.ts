@@ -43,6 +43,8 @@ export interface AdmitChatInput {
   params: ChatParams;
   headers: IncomingHttpHeaders;
   signal: AbortSignal;
+  /** The input guardrails redacted something: no answer cache is read or written. */
+  uncacheable?: boolean | undefined;
 }
 
 export type Admission =

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatParams } from '../../ai/pipeline.ts';
+import type { ScreenedChat } from '../../ai/service.ts';
 import { KeelError } from '../../errors.ts';
 import type { ChatMessage } from '../../providers/types.ts';
 import { RequestAccount } from '../accounting.ts';
@@ -69,11 +70,30 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   const acct = new RequestAccount(deps, principal, body.model, stream, req.id, t0, req.tracer);
   const { messages, params } = toChatParams(body);
   acct.tracer.captureMessages(messages);
+  // Input guardrails come first: a blocked conversation is refused before limits are taken or a
+  // cache is read, and one that needed redaction never reaches an answer cache (or its embedder).
+  let screened: ScreenedChat | undefined;
+  if (deps.ai.screenChat) {
+    try {
+      screened = await deps.ai.screenChat(target, { messages, trace: acct.tracer });
+    } catch (e) {
+      const err = toHttpError(e);
+      acct.trace('error', err.status, err);
+      throw err;
+    }
+  }
   // Tenant allow-list, residency, cache, cost cap, rate limits and budget hold (src/gateway/policy).
   const policy = deps.policy;
   const admitted = policy
     ? await acct.tracer.span('limits', () =>
-        policy.admitChat(acct, reply, { target, messages, params, headers: req.headers, signal: ctl.signal }),
+        policy.admitChat(acct, reply, {
+          target,
+          messages,
+          params,
+          headers: req.headers,
+          signal: ctl.signal,
+          uncacheable: screened?.redacted === true,
+        }),
       )
     : undefined;
   if (admitted?.kind === 'cached') {
@@ -90,6 +110,7 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
       t0: acct.t0,
       trace: acct.tracer,
       regions: admitted?.regions,
+      screened,
     });
   } catch (e) {
     // Retrieval or prompt building failed: nothing reached a model, so nothing is charged.
