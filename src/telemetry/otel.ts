@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { TraceBatcher } from './batcher.ts';
 import type { Attributes, AttributeValue, Span, TelemetrySink, Trace } from './types.ts';
 
 /**
@@ -221,86 +222,35 @@ export function tracesUrl(endpoint: string): string {
 export class OtlpTraceExporter implements TelemetrySink {
   readonly #url: string;
   readonly #opts: OtlpExporterOptions;
-  readonly #batchSize: number;
-  readonly #maxQueue: number;
-  #queue: Trace[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #sending: Promise<void> | undefined;
-  #closed = false;
-  #stats = { exported: 0, dropped: 0, failed: 0 };
+  readonly #batcher: TraceBatcher;
 
   constructor(opts: OtlpExporterOptions) {
     this.#url = tracesUrl(opts.endpoint);
     this.#opts = opts;
-    this.#batchSize = Math.max(1, opts.batchSize ?? 100);
-    this.#maxQueue = Math.max(this.#batchSize, opts.maxQueue ?? 5_000);
+    this.#batcher = new TraceBatcher({
+      batchSize: opts.batchSize ?? 100,
+      maxQueue: opts.maxQueue ?? 5_000,
+      intervalMs: opts.flushIntervalMs ?? 2_000,
+      send: (batch) => this.#send(batch),
+      onError: opts.onError,
+    });
   }
 
   write(trace: Trace): void {
-    if (this.#closed) {
-      this.#stats.dropped++;
-      return;
-    }
-    this.#queue.push(trace);
-    if (this.#queue.length > this.#maxQueue) {
-      this.#queue.shift();
-      this.#stats.dropped++;
-    }
-    if (this.#queue.length >= this.#batchSize) this.#kick();
-    else this.#arm();
+    this.#batcher.write(trace);
   }
 
-  async flush(): Promise<void> {
-    for (let rounds = 0; rounds < 100_000 && (this.#queue.length > 0 || this.#sending); rounds++) {
-      this.#kick(true);
-      await this.#sending;
-    }
+  flush(): Promise<void> {
+    return this.#batcher.flush();
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.flush();
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+  close(): Promise<void> {
+    return this.#batcher.close();
   }
 
   get stats(): OtlpStats {
-    return { ...this.#stats, queued: this.#queue.length };
-  }
-
-  #arm(): void {
-    if (this.#timer || this.#sending) return;
-    this.#timer = setTimeout(() => this.#kick(true), this.#opts.flushIntervalMs ?? 2_000);
-    this.#timer.unref();
-  }
-
-  #kick(all = false): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#sending || this.#queue.length === 0) return;
-    this.#sending = this.#drain(all);
-  }
-
-  async #drain(all: boolean): Promise<void> {
-    try {
-      do {
-        const batch = this.#queue.splice(0, this.#batchSize);
-        try {
-          await this.#send(batch);
-          this.#stats.exported += batch.length;
-        } catch (e) {
-          this.#stats.failed += batch.length;
-          try {
-            this.#opts.onError?.(e, batch.length);
-          } catch {
-            // An error hook that throws must not become an unhandled rejection.
-          }
-        }
-      } while (this.#queue.length >= this.#batchSize || ((all || this.#closed) && this.#queue.length > 0));
-    } finally {
-      this.#sending = undefined;
-      if (this.#queue.length > 0) this.#arm();
-    }
+    const { sent, ...rest } = this.#batcher.stats;
+    return { exported: sent, ...rest };
   }
 
   async #send(batch: Trace[]): Promise<void> {
