@@ -36,7 +36,8 @@ export interface Monitoring {
 export function createMonitoring(opts: {
   config: KeelConfig;
   db: Db;
-  store: TelemetrySink;
+  /** The store sink; its `stats.written` lets retention vacuum PGlite as traces accumulate. */
+  store: TelemetrySink & { readonly stats?: { written: number } };
   evals: EvalService;
   log?: ((message: string, error: unknown) => void) | undefined;
 }): Monitoring {
@@ -63,6 +64,7 @@ export function createMonitoring(opts: {
   });
   const retention = startRetention(opts.db, {
     retentionDays: t.traces ? t.retentionDays : 0,
+    written: t.traces && opts.store.stats ? () => opts.store.stats?.written ?? 0 : undefined,
     onError: (e) => opts.log?.('trace retention failed', e),
   });
   return {
