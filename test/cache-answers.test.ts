@@ -226,3 +226,54 @@ describe.each(backends)('answer caches through the gateway on the $name backend'
     },
   );
 });
+
+describe('answer caches scoped per user (cache.scope: user)', () => {
+  let up: OpenAIUpstream;
+  let t: TestKeel;
+
+  beforeAll(async () => {
+    up = await startOpenAIUpstream();
+    t = await startKeel({
+      env: { OPENAI_API_KEY: 'sk-up', OPENAI_BASE_URL: up.url },
+      configure: (c) => {
+        c.cache.scope = 'user';
+        c.cache.exact.enabled = true;
+        c.apps.faq = {
+          description: '',
+          model: 'openai/gpt-test',
+          collections: [],
+          topK: 6,
+          contextTokens: 100,
+        };
+        c.cache.semantic.apps.faq = { threshold: 0.8, ttlMs: 60_000, maxEntries: 16 };
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await up?.close();
+  });
+
+  it('shares answers only between requests of the same user of a tenant', async () => {
+    const ann = client(t, (await createKey(t, { tenant: 'gamma', user: 'ann' })).key);
+    const annToo = client(t, (await createKey(t, { tenant: 'gamma', user: 'ann' })).key);
+    const bob = client(t, (await createKey(t, { tenant: 'gamma', user: 'bob' })).key);
+    const outcome = async (c: typeof ann, model: string, user?: string) =>
+      (
+        await c.chat.completions
+          .create({ ...question('Which plan includes single sign-on?', model), ...(user ? { user } : {}) })
+          .withResponse()
+      ).response.headers.get('x-keel-cache');
+    for (const model of ['gpt-test', 'faq']) {
+      const before = up.requests.length;
+      expect(await outcome(ann, model)).toBe('miss');
+      // Another key with the same user label is the same user; another label is not.
+      expect(await outcome(annToo, model)).toMatch(/hit$/);
+      expect(await outcome(bob, model)).toBe('miss');
+      // Nor is an end user the application names in the request's `user` field.
+      expect(await outcome(ann, model, 'end-user-7')).toBe('miss');
+      expect(await outcome(ann, model, 'end-user-7')).toMatch(/hit$/);
+      expect(up.requests.length).toBe(before + 3);
+    }
+  });
+});

@@ -329,6 +329,11 @@ export const SemanticCacheAppSchema = z
 
 export const CacheSchema = z
   .object({
+    /**
+     * Who shares cached answers: `tenant` (default), or `user`: only requests of the same user, that
+     * is the same key user label (the key itself when it has none) and the same request `user` field.
+     */
+    scope: z.enum(['tenant', 'user']).default('tenant'),
     /** Exact cache: the same normalised request in the same tenant gets the stored answer. */
     exact: z
       .object({
@@ -406,6 +411,7 @@ export const ConfigSchema = z
       refreshMs: 10_000,
     }),
     cache: CacheSchema.default({
+      scope: 'tenant',
       exact: { enabled: false, ttlMs: 300_000, maxEntryBytes: 262_144 },
       semantic: { apps: {} },
     }),

@@ -10,8 +10,12 @@ import type { CachedAnswer, CacheOutcome } from './types.ts';
 
 export type { CachedAnswer, CacheOutcome } from './types.ts';
 
+/** The caches' own settings (`cache.scope` is applied by the caller, through `CacheRequest.owner`). */
+export type AnswerCacheConfig = Pick<CacheConfig, 'exact' | 'semantic'>;
+
 /** What one request may read from and write to the caches; made once per request. */
 export interface CachePlan {
+  /** The key space: the tenant id, or the tenant and owner (see `CacheRequest.owner`). */
   tenantId: string;
   exactKey: string | undefined;
   semantic:
@@ -21,6 +25,8 @@ export interface CachePlan {
 
 export interface CacheRequest {
   tenantId: string;
+  /** Within the tenant, whose answers these are (`cache.scope: user`); absent: the whole tenant's. */
+  owner?: string | undefined;
   /** The name the client asked for (app, alias or model). */
   model: string;
   /** The app's name when `model` selects one. */
@@ -43,7 +49,7 @@ export interface CacheLookup {
  */
 export class AnswerCache {
   readonly #exact: ExactCache | undefined;
-  readonly #config: CacheConfig;
+  readonly #config: AnswerCacheConfig;
   readonly #state: SharedState;
   readonly #embedder: (ref: string) => EmbeddingProvider;
   readonly #embedderRef: string;
@@ -51,7 +57,7 @@ export class AnswerCache {
 
   constructor(
     state: SharedState,
-    config: CacheConfig,
+    config: AnswerCacheConfig,
     embedderRef: string,
     embedder: (ref: string) => EmbeddingProvider,
   ) {
@@ -76,7 +82,9 @@ export class AnswerCache {
     // One stored choice per answer: requests for several can neither be served nor stored.
     const n = r.params.extra?.n;
     if (typeof n === 'number' && n > 1) return undefined;
-    const exact = this.#exact ? exactKey(r.tenantId, r.model, r.messages, r.params) : undefined;
+    // Every key of the plan lives under this space: the tenant, or one owner within it.
+    const space = r.owner === undefined ? r.tenantId : `${r.tenantId}:u${sha256(r.owner).slice(0, 32)}`;
+    const exact = this.#exact ? exactKey(space, r.model, r.messages, r.params) : undefined;
     let semantic: CachePlan['semantic'];
     const cfg = r.app !== null && r.semanticAllowed ? this.#config.semantic.apps[r.app] : undefined;
     const last = r.messages.at(-1);
@@ -94,11 +102,11 @@ export class AnswerCache {
           params: answerParams(r.params),
           history: r.messages.slice(0, -1).map(normaliseMessage),
         });
-        semantic = { cache, indexKey: `cs:i:${r.tenantId}:${sha256(context)}`, question, q: undefined };
+        semantic = { cache, indexKey: `cs:i:${space}:${sha256(context)}`, question, q: undefined };
       }
     }
     if (!exact && !semantic) return undefined;
-    return { tenantId: r.tenantId, exactKey: exact, semantic };
+    return { tenantId: space, exactKey: exact, semantic };
   }
 
   async lookup(plan: CachePlan, signal?: AbortSignal): Promise<CacheLookup> {

@@ -21,8 +21,13 @@ export function planCache(
 ): CachePlan | undefined {
   if (!cache.applies(app) || input.uncacheable || bypassesCache(input.headers)) return undefined;
   const semanticAllowed = !pol.regions || embedderQualifies(config, cache.embedderRef, pol.regions);
+  const p = acct.principal;
   return cache.plan({
-    tenantId: acct.principal.tenantId,
+    tenantId: p.tenantId,
+    owner:
+      config.cache.scope === 'user'
+        ? JSON.stringify([p.userLabel || `key:${p.keyId ?? 'local'}`, input.params.user ?? null])
+        : undefined,
     model: acct.model,
     app,
     messages: input.messages,
