@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeelConfig } from '../src/config/schema.ts';
 import { api, startKeel, type TestKeel } from './helpers/keel.ts';
 import {
   backends,
@@ -10,6 +11,13 @@ import {
   streamChat,
 } from './helpers/policy.ts';
 import { type OpenAIUpstream, startOpenAIUpstream } from './peers/openai-upstream.ts';
+
+/** The exact cache for every request, and an app `faq` (no collections) with a semantic cache. */
+function enableCaches(c: KeelConfig): void {
+  c.cache.exact.enabled = true;
+  c.apps.faq = { description: '', model: 'openai/gpt-test', collections: [], topK: 6, contextTokens: 100 };
+  c.cache.semantic.apps.faq = { threshold: 0.8, ttlMs: 60_000, maxEntries: 16 };
+}
 
 const question = (content: string, model = 'gpt-test') => ({
   model,
@@ -32,15 +40,7 @@ describe.each(backends)('answer caches through the gateway on the $name backend'
         c.redisUrl = backend.redisUrl;
         c.redisPrefix = prefix;
         c.prices['openai/*'] = { input: 1, output: 2 };
-        c.cache.exact.enabled = true;
-        c.apps.faq = {
-          description: '',
-          model: 'openai/gpt-test',
-          collections: [],
-          topK: 6,
-          contextTokens: 100,
-        };
-        c.cache.semantic.apps.faq = { threshold: 0.8, ttlMs: 60_000, maxEntries: 16 };
+        enableCaches(c);
       },
     });
     alpha = (await createKey(t, { tenant: 'alpha' })).key;
@@ -237,15 +237,7 @@ describe('answer caches scoped per user (cache.scope: user)', () => {
       env: { OPENAI_API_KEY: 'sk-up', OPENAI_BASE_URL: up.url },
       configure: (c) => {
         c.cache.scope = 'user';
-        c.cache.exact.enabled = true;
-        c.apps.faq = {
-          description: '',
-          model: 'openai/gpt-test',
-          collections: [],
-          topK: 6,
-          contextTokens: 100,
-        };
-        c.cache.semantic.apps.faq = { threshold: 0.8, ttlMs: 60_000, maxEntries: 16 };
+        enableCaches(c);
       },
     });
   });
