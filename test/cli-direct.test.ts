@@ -128,4 +128,27 @@ describe('keel CLI on a data dir (no server)', { timeout: 180_000 }, () => {
     const second = await runKeel(['keys', 'list'], { cwd: root, env: fresh, timeoutMs: 120_000 });
     expect(second.stderr).not.toContain('generated');
   });
+
+  it('docs lists collections and documents; rm deletes a document and its chunks', async () => {
+    const cols = await keel('docs', 'collections');
+    expect(cols.code).toBe(0);
+    expect(cols.stdout).toMatch(/^default\s+2\s+\d+\s+hashing$/m);
+    const list = await keel('docs', 'list', '--json');
+    expect(list.code).toBe(0);
+    const ids = (JSON.parse(list.stdout) as Array<{ id: string }>).map((d) => d.id);
+    expect(ids).toEqual(['corpus/lighthouse.md', 'corpus/nested/tides.html']);
+
+    const rm = await keel('docs', 'rm', 'corpus/nested/tides.html');
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toContain('deleted corpus/nested/tides.html');
+    const table = await keel('docs', 'list');
+    expect(table.stdout).toMatch(/^corpus\/lighthouse\.md\s+Lighthouse keeping\s+\d+\s+\d{4}-/m);
+    expect(table.stdout).not.toContain('tides');
+    const answer = await keel('ask', 'How high do spring tides rise at Skerryvore?');
+    expect(answer.stdout).not.toContain('four metres');
+
+    const again = await keel('docs', 'rm', 'corpus/nested/tides.html');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('not_found');
+  });
 });

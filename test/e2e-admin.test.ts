@@ -70,6 +70,9 @@ describe('admin, ingest, models and embeddings APIs end to end', () => {
       ['GET', '/v1/admin/keys', undefined],
       ['DELETE', `/v1/admin/keys/${member.id}`, undefined],
       ['POST', '/v1/collections/default/documents', { documents: [{ text: 'x' }] }],
+      ['GET', '/v1/collections', undefined],
+      ['GET', '/v1/collections/default/documents', undefined],
+      ['DELETE', '/v1/collections/default/documents/a', undefined],
     ] as const) {
       const res = await api(t, method, path, { key, body });
       expect(res.status, `${method} ${path}`).toBe(403);
@@ -153,6 +156,80 @@ describe('admin, ingest, models and embeddings APIs end to end', () => {
     });
     expect(theirs.choices[0]?.message.content).not.toMatch(/dusk/);
     expect((theirs as unknown as { citations: unknown[] }).citations).toEqual([]);
+  });
+
+  it('lists and deletes documents: a deleted one is gone from retrieval and from the BM25 statistics', async () => {
+    const counters = async () =>
+      (
+        await t.keel.db.query<{ chunk_count: number; total_length: number }>(
+          "select chunk_count, total_length from collections where name = 'manuals' and tenant_id = $1",
+          [t.keel.defaultTenantId],
+        )
+      )[0];
+    const ing = await api(t, 'POST', '/v1/collections/manuals/documents', {
+      body: {
+        documents: [
+          { id: 'guides/anchor.md', text: '# Anchoring\n\nDrop the anchor windward of the mooring buoy.' },
+          { id: 'guides/sails.md', text: '# Sails\n\nReef the mainsail before the squall arrives.' },
+        ],
+      },
+    });
+    expect(ing.body).toMatchObject({ documents: 2, errors: [] });
+    const before = await counters();
+
+    const cols = await api(t, 'GET', '/v1/collections');
+    expect((cols.body as { data: unknown[] }).data).toContainEqual(
+      expect.objectContaining({
+        object: 'collection',
+        name: 'manuals',
+        documents: 2,
+        chunks: before!.chunk_count,
+      }),
+    );
+    const page1 = await api(t, 'GET', '/v1/collections/manuals/documents?limit=1');
+    expect(page1.body).toMatchObject({
+      object: 'list',
+      data: [{ object: 'document', id: 'guides/anchor.md', title: 'Anchoring', chunks: 1 }],
+      has_more: true,
+      last_id: 'guides/anchor.md',
+    });
+    const page2 = await api(t, 'GET', '/v1/collections/manuals/documents?limit=1&after=guides%2Fanchor.md');
+    expect(page2.body).toMatchObject({ data: [{ id: 'guides/sails.md' }], has_more: false });
+
+    // The id is a path: percent-encoded in the URL.
+    const del = await api(t, 'DELETE', '/v1/collections/manuals/documents/guides%2Fanchor.md');
+    expect(del).toMatchObject({
+      status: 200,
+      body: { object: 'document.deleted', id: 'guides/anchor.md', collection: 'manuals', deleted: true },
+    });
+    const left = await api(t, 'GET', '/v1/collections/manuals/documents');
+    expect((left.body as { data: { id: string }[] }).data.map((d) => d.id)).toEqual(['guides/sails.md']);
+    const after = await counters();
+    expect(after!.chunk_count).toBe(before!.chunk_count - 1);
+    expect(after!.total_length).toBeLessThan(before!.total_length);
+    const [stat] = await t.keel.db.query<{ df: number }>(
+      "select df from term_stats t join collections c on c.id = t.collection_id where c.name = 'manuals' and t.lexeme = 'windward'",
+    );
+    expect(stat?.df ?? 0).toBe(0);
+    expect(
+      await t.keel.db.query(
+        "select 1 from chunks where text like '%windward%' and collection_id in (select id from collections where name = 'manuals')",
+      ),
+    ).toHaveLength(0);
+
+    // Gone twice is not found; so is an unknown collection; a bad query names its field.
+    expect(await api(t, 'DELETE', '/v1/collections/manuals/documents/guides%2Fanchor.md')).toMatchObject({
+      status: 404,
+      body: { error: { code: 'not_found', param: 'id' } },
+    });
+    expect(await api(t, 'GET', '/v1/collections/nothing-here/documents')).toMatchObject({
+      status: 404,
+      body: { error: { param: 'name' } },
+    });
+    expect(await api(t, 'GET', '/v1/collections/manuals/documents?limit=0')).toMatchObject({
+      status: 400,
+      body: { error: { param: 'limit' } },
+    });
   });
 
   it('reports bad ingest input by field and ingests nothing', async () => {

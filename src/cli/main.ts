@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAsk } from './commands/ask.ts';
 import { registerConfig } from './commands/config.ts';
+import { registerDocs } from './commands/docs.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerGuard } from './commands/guard.ts';
 import { registerIngest } from './commands/ingest.ts';
@@ -22,6 +23,7 @@ const program = new Command('keel')
 
 registerServe(program);
 registerIngest(program);
+registerDocs(program);
 registerAsk(program);
 registerKeys(program);
 registerConfig(program);

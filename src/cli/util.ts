@@ -64,3 +64,21 @@ export function toApiError(status: number, body: unknown): ApiError {
   const err = (body as { error?: { message?: string; code?: string } } | undefined)?.error;
   return new ApiError(status, err?.code ?? 'http_error', err?.message ?? `HTTP ${status}`);
 }
+
+/**
+ * A plain-text table: columns two spaces apart, each as wide as its widest cell; columns for which
+ * `rightAligned(i)` holds (numbers) are padded on the left. Ends with a newline.
+ */
+export function formatTable(
+  header: string[],
+  rows: string[][],
+  rightAligned: (column: number) => boolean = () => false,
+): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAligned(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}

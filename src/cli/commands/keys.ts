@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { connect, expectOk } from '../client.ts';
-import { configFor, info, out } from '../util.ts';
+import { configFor, formatTable, info, out } from '../util.ts';
 
 /** A key as the admin API lists it: never the secret, only its display prefix. */
 export interface KeyInfo {
@@ -119,11 +119,5 @@ export function formatKeyTable(keys: KeyInfo[]): string {
     k.created_at ? k.created_at.slice(0, 19).replace('T', ' ') : '',
     k.revoked_at ? `revoked ${k.revoked_at.slice(0, 10)}` : 'active',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+  return formatTable(header, rows);
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { connect, expectOk } from '../client.ts';
-import { configFor, info, out } from '../util.ts';
+import { configFor, formatTable, info, out } from '../util.ts';
 
 interface UsageOptions {
   from?: string;
@@ -83,14 +83,7 @@ export function formatUsage(res: UsageResponse): string {
     money(r.cost_usd),
   ];
   const rows = [...res.data.map((r) => row(r)), row(res.totals, 'total')];
-  const numeric = (i: number) => i >= groups.length;
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (numeric(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
   const span = `usage from ${res.from.slice(0, 10)} to ${res.to.slice(0, 10)} (UTC, end exclusive)`;
   if (res.data.length === 0) return `${span}: no requests\n`;
-  return `${span}\n${[line(header), ...rows.map(line)].join('\n')}\n`;
+  return `${span}\n${formatTable(header, rows, (i) => i >= groups.length)}`;
 }

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
+import { collectionsOf, documentsOf, removeDocuments } from '../../rag/documents.ts';
 import { requireAdmin } from '../auth.ts';
+import { fromZodError } from '../errors.ts';
 import { CollectionNameSchema, IngestBodySchema, parseBody } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 import type { IngestDocumentInput } from '../services.ts';
@@ -8,8 +11,89 @@ import type { IngestDocumentInput } from '../services.ts';
 /** Documents are larger than chat requests; admins may send up to this much per ingest call. */
 export const INGEST_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
-/** Ingest into one of the caller's tenant's collections (created on first use). Admin only. */
+const DocumentListQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1_000).default(100),
+    /** The last id of the previous page. */
+    after: z.string().min(1).max(1_000).optional(),
+  })
+  .strict();
+
+/** The collection named in the path, or a 400 naming `name`. */
+function collectionParam(raw: string): string {
+  const name = CollectionNameSchema.safeParse(raw);
+  if (!name.success) {
+    throw new KeelError('invalid_request', `Invalid collection name: ${name.error.issues[0]?.message}`, {
+      param: 'name',
+    });
+  }
+  return name.data;
+}
+
+/**
+ * The caller's tenant's collections and their documents: ingest (collections are created on first
+ * use), list, delete. Admin only.
+ */
 export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get('/v1/collections', { preHandler: requireAdmin }, async (req) => {
+    const rows = await collectionsOf(deps, req.principal.tenantId);
+    return {
+      object: 'list',
+      data: rows.map((c) => ({
+        object: 'collection',
+        name: c.name,
+        documents: c.documentCount,
+        chunks: c.chunkCount,
+        embedder: c.embedder,
+        dimensions: c.dimensions,
+      })),
+    };
+  });
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/collections/:name/documents',
+    { preHandler: requireAdmin },
+    async (req) => {
+      const collection = collectionParam(req.params.name);
+      const parsed = DocumentListQuerySchema.safeParse(req.query ?? {});
+      if (!parsed.success) throw fromZodError(parsed.error);
+      const { limit, after } = parsed.data;
+      // One more than asked tells whether another page follows.
+      const rows = await documentsOf(deps, req.principal.tenantId, collection, { limit: limit + 1, after });
+      const page = rows.slice(0, limit);
+      return {
+        object: 'list',
+        data: page.map((d) => ({
+          object: 'document',
+          id: d.id,
+          title: d.title,
+          uri: d.uri,
+          chunks: d.chunkCount,
+          content_hash: d.contentHash,
+          updated_at: d.updatedAt.toISOString(),
+        })),
+        has_more: rows.length > limit,
+        last_id: page.at(-1)?.id ?? null,
+      };
+    },
+  );
+
+  app.delete<{ Params: { name: string; id: string } }>(
+    '/v1/collections/:name/documents/:id',
+    { preHandler: requireAdmin },
+    async (req) => {
+      const collection = collectionParam(req.params.name);
+      const id = req.params.id;
+      const deleted = await removeDocuments(deps, req.principal.tenantId, collection, [id]);
+      if (deleted.length === 0) {
+        throw new KeelError('not_found', `document "${id}" not found in collection "${collection}"`, {
+          param: 'id',
+        });
+      }
+      return { object: 'document.deleted', id, collection, deleted: true };
+    },
+  );
+
   app.post<{ Params: { name: string } }>(
     '/v1/collections/:name/documents',
     {
@@ -17,13 +101,7 @@ export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       bodyLimit: Math.max(INGEST_BODY_LIMIT_BYTES, deps.config.server.bodyLimitBytes),
     },
     async (req) => {
-      const name = CollectionNameSchema.safeParse(req.params.name);
-      if (!name.success) {
-        throw new KeelError('invalid_request', `Invalid collection name: ${name.error.issues[0]?.message}`, {
-          param: 'name',
-        });
-      }
-      const collection = name.data;
+      const collection = collectionParam(req.params.name);
       const body = parseBody(IngestBodySchema, req.body);
       const documents: IngestDocumentInput[] = body.documents.map((d) => ({
         id: d.id,

@@ -158,3 +158,64 @@ export async function writeDocuments(
   }
   return statuses;
 }
+
+export interface DocumentSummary {
+  /** The external id the document was ingested under. */
+  id: string;
+  title: string;
+  uri: string;
+  chunkCount: number;
+  contentHash: string;
+  updatedAt: Date;
+}
+
+/** A collection's documents in id order, `limit` after the id `after` (keyset pagination). */
+export async function listDocuments(
+  q: Queryable,
+  collectionId: string,
+  opts: { limit: number; after?: string | undefined },
+): Promise<DocumentSummary[]> {
+  const rows = await q.query<{
+    external_id: string;
+    title: string;
+    uri: string;
+    chunk_count: number;
+    content_hash: string;
+    updated_at: Date;
+  }>(
+    `select external_id, title, uri, chunk_count, content_hash, updated_at from documents
+     where collection_id = $1 and ($2::text is null or external_id > $2)
+     order by external_id limit $3`,
+    [collectionId, opts.after ?? null, opts.limit],
+  );
+  return rows.map((r) => ({
+    id: r.external_id,
+    title: r.title,
+    uri: r.uri,
+    chunkCount: Number(r.chunk_count),
+    contentHash: r.content_hash,
+    updatedAt: new Date(r.updated_at),
+  }));
+}
+
+/**
+ * Deletes documents (by external id) with their chunks, inside the caller's transaction, keeping
+ * `term_stats` and the collection's counters in step, under the collection's lock like
+ * `writeDocuments`. Returns the external ids that existed.
+ */
+export async function deleteDocuments(
+  tx: Queryable,
+  collectionId: string,
+  externalIds: string[],
+): Promise<string[]> {
+  await lockCollection(tx, collectionId);
+  const found = await tx.query<{ id: string; external_id: string }>(
+    'select id, external_id from documents where collection_id = $1 and external_id = any($2)',
+    [collectionId, externalIds],
+  );
+  if (found.length === 0) return [];
+  const ids = found.map((r) => r.id);
+  await tx.query(DELETE_CHUNKS, [ids, collectionId]);
+  await tx.query('delete from documents where id = any($1)', [ids]);
+  return found.map((r) => r.external_id);
+}
