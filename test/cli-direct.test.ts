@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKeel } from './helpers/cli.ts';
+import { makeDocx, makePdf } from './helpers/documents.ts';
 
 /**
  * The CLI with no server running: each command opens the temp data dir itself (PGlite), does its
@@ -150,5 +151,24 @@ describe('keel CLI on a data dir (no server)', { timeout: 180_000 }, () => {
     const again = await keel('docs', 'rm', 'corpus/nested/tides.html');
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('not_found');
+  });
+
+  it('ingests PDF, Word and CSV files from a folder', async () => {
+    const dir = join(root, 'office');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'mooring.pdf'), makePdf([['Mooring', 'Secure the bow line first.']], 'Mooring'));
+    writeFileSync(join(dir, 'crew.docx'), await makeDocx(['# Crew', 'The bosun keeps the rigging log.']));
+    writeFileSync(join(dir, 'watch.csv'), 'watch,officer\nmorning,Ada\n');
+    const r = await keel('ingest', 'office', '--collection', 'office');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/3 documents ingested/);
+    const list = await keel('docs', 'list', '-C', 'office', '--json');
+    const docs = JSON.parse(list.stdout) as Array<{ id: string; title: string; chunks: number }>;
+    expect(docs.map((d) => [d.id, d.title])).toEqual([
+      ['office/crew.docx', 'Crew'],
+      ['office/mooring.pdf', 'Mooring'],
+      ['office/watch.csv', 'watch'],
+    ]);
+    for (const d of docs) expect(d.chunks).toBeGreaterThan(0);
   });
 });

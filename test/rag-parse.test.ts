@@ -1,8 +1,9 @@
 import { countTokens } from 'gpt-tokenizer';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KeelError } from '../src/errors.ts';
 import { chunkDocument, indexText } from '../src/rag/chunk.ts';
 import { formatFromPath, parseDocument } from '../src/rag/parse/index.ts';
+import type { ParsedDocument } from '../src/rag/types.ts';
 
 const MD = `---
 title: Keel guide
@@ -49,7 +50,10 @@ const HTML = `<!doctype html><html><head><title>Keel &amp; Friends</title>
 <script>alert("x")</script><img src="x.png" alt="decor"></body></html>`;
 
 describe('markdown parser', () => {
-  const doc = parseDocument('md', MD, { uri: 'docs/guide.md' });
+  let doc: ParsedDocument;
+  beforeAll(async () => {
+    doc = await parseDocument('md', MD, { uri: 'docs/guide.md' });
+  });
 
   it('keeps the heading structure and the title', () => {
     expect(doc.title).toBe('Keel guide');
@@ -74,16 +78,20 @@ describe('markdown parser', () => {
     }
   });
 
-  it('falls back to the first heading, then the file name, for the title', () => {
-    expect(parseDocument('md', '## Only h2\n\ntext').title).toBe('Only h2');
-    expect(parseDocument('markdown', 'just text', { uri: 'notes/todo.md' }).title).toBe('todo');
-    expect(parseDocument('md', '# Inner', { title: 'Given' }).title).toBe('Given');
+  it('falls back to the first heading, then the file name, for the title', async () => {
+    expect((await parseDocument('md', '## Only h2\n\ntext')).title).toBe('Only h2');
+    expect((await parseDocument('markdown', 'just text', { uri: 'notes/todo.md' })).title).toBe('todo');
+    expect((await parseDocument('md', '# Inner', { title: 'Given' })).title).toBe('Given');
   });
 });
 
 describe('html parser', () => {
-  const doc = parseDocument('html', HTML);
-  const all = doc.sections.map((s) => `${s.headingPath.join(' > ')}\n${s.text}`).join('\n');
+  let doc: ParsedDocument;
+  let all: string;
+  beforeAll(async () => {
+    doc = await parseDocument('html', HTML);
+    all = doc.sections.map((s) => `${s.headingPath.join(' > ')}\n${s.text}`).join('\n');
+  });
 
   it('takes the title from <title> and sections from headings', () => {
     expect(doc.title).toBe('Keel & Friends');
@@ -104,46 +112,50 @@ describe('html parser', () => {
     }
   });
 
-  it('uses the first h1 when there is no <title>', () => {
-    expect(parseDocument('htm', '<h1>Heading</h1><p>x</p>').title).toBe('Heading');
+  it('uses the first h1 when there is no <title>', async () => {
+    expect((await parseDocument('htm', '<h1>Heading</h1><p>x</p>')).title).toBe('Heading');
   });
 });
 
 describe('text parser and decoding', () => {
-  it('takes a short first paragraph line as the title', () => {
-    const doc = parseDocument('txt', 'A title\n\nBody line one.\nBody line two.');
+  it('takes a short first paragraph line as the title', async () => {
+    const doc = await parseDocument('txt', 'A title\n\nBody line one.\nBody line two.');
     expect(doc.title).toBe('A title');
     expect(doc.sections).toEqual([{ headingPath: [], text: 'A title\n\nBody line one.\nBody line two.' }]);
   });
 
-  it('indexes a given title with the text when the text does not start with it', () => {
-    expect(parseDocument('txt', 'body', { title: 'T' }).sections[0]?.headingPath).toEqual(['T']);
-    expect(parseDocument('txt', 'T and body', { title: 'T' }).sections[0]?.headingPath).toEqual([]);
+  it('indexes a given title with the text when the text does not start with it', async () => {
+    expect((await parseDocument('txt', 'body', { title: 'T' })).sections[0]?.headingPath).toEqual(['T']);
+    expect((await parseDocument('txt', 'T and body', { title: 'T' })).sections[0]?.headingPath).toEqual([]);
   });
 
-  it('decodes UTF-8 bytes and rejects invalid or binary content with a typed error', () => {
-    expect(parseDocument('txt', Buffer.from('\uFEFFcafé\r\nbar', 'utf8')).sections[0]?.text).toBe(
+  it('decodes UTF-8 bytes and rejects invalid or binary content with a typed error', async () => {
+    expect((await parseDocument('txt', Buffer.from('\uFEFFcafé\r\nbar', 'utf8'))).sections[0]?.text).toBe(
       'café\nbar',
     );
     const bad = () => parseDocument('txt', Buffer.from([0x61, 0xff, 0xfe, 0x62]));
-    expect(bad).toThrow(KeelError);
-    expect(bad).toThrow(/not valid UTF-8/);
-    expect(() => parseDocument('txt', 'a\u0000b')).toThrow(/binary/);
+    await expect(bad()).rejects.toThrow(KeelError);
+    await expect(bad()).rejects.toThrow(/not valid UTF-8/);
+    await expect(parseDocument('txt', 'a\u0000b')).rejects.toThrow(/binary/);
   });
 
-  it('maps extensions to formats and rejects unknown ones with unsupported_media_type', () => {
+  it('maps extensions to formats and rejects unknown ones with unsupported_media_type', async () => {
     expect(formatFromPath('a/b.MD')).toBe('md');
     expect(formatFromPath('x.htm')).toBe('html');
     expect(formatFromPath('x.txt')).toBe('txt');
+    expect(formatFromPath('Report.PDF')).toBe('pdf');
+    expect(formatFromPath('notes.docx')).toBe('docx');
+    expect(formatFromPath('people.csv')).toBe('csv');
     try {
-      formatFromPath('report.pdf');
+      formatFromPath('report.xls');
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(KeelError);
       expect((e as KeelError).code).toBe('unsupported_media_type');
-      expect((e as KeelError).message).toContain('.pdf');
+      expect((e as KeelError).message).toContain('.xls');
     }
-    expect(() => parseDocument('docx', 'x')).toThrow(/unsupported document format/);
+    await expect(parseDocument('odt', 'x')).rejects.toThrow(/unsupported document format/);
+    await expect(parseDocument('pdf', 'x')).rejects.toThrow(/binary: send its bytes/);
   });
 });
 

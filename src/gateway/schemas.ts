@@ -102,7 +102,7 @@ export const IngestBodySchema = z.strictObject({
           id: z.string().min(1).max(500).optional(),
           title: z.string().max(1000).optional(),
           uri: z.string().max(2000).optional(),
-          format: z.enum(['md', 'txt', 'html']).optional(),
+          format: z.enum(['md', 'txt', 'html', 'csv', 'pdf', 'docx']).optional(),
           text: z.string().optional(),
           content_base64: z.base64().optional(),
           metadata: z.record(z.string(), z.unknown()).optional(),

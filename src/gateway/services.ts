@@ -1,4 +1,5 @@
 import type { EvalService } from '../eval/service.ts';
+import type { DocumentFormat } from '../rag/types.ts';
 import type { UsageEntry } from '../store/queries/usage.ts';
 import type { KeelMetrics } from '../telemetry/metrics.ts';
 import type { TraceInput } from '../telemetry/tracing.ts';
@@ -34,7 +35,7 @@ export interface IngestDocumentInput {
   id?: string | undefined;
   title?: string | undefined;
   uri?: string | undefined;
-  format?: 'md' | 'txt' | 'html' | undefined;
+  format?: DocumentFormat | undefined;
   text?: string | undefined;
   /** Raw bytes (decoded from `content_base64`). */
   content?: Uint8Array | undefined;

@@ -156,7 +156,10 @@ class IngestRun {
         continue;
       }
       try {
-        const parsed = parseDocument(input.format, input.content, { title: input.title, uri: input.uri });
+        const parsed = await parseDocument(input.format, input.content, {
+          title: input.title,
+          uri: input.uri,
+        });
         const chunks = chunkDocument(parsed, {
           chunkTokens: this.deps.rag.chunkTokens,
           overlapTokens: this.deps.rag.chunkOverlapTokens,

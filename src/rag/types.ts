@@ -10,7 +10,7 @@ export interface RagDeps {
 }
 
 /** Formats with a parser. `markdown`/`htm` are accepted as aliases at the edge. */
-export type DocumentFormat = 'md' | 'txt' | 'html';
+export type DocumentFormat = 'md' | 'txt' | 'html' | 'pdf' | 'docx' | 'csv';
 
 export interface ParsedSection {
   /** Enclosing headings, outermost first (`['Guide', 'Install']`); empty before the first heading. */

@@ -16,7 +16,7 @@ export type Summary = Pick<IngestSummary, 'documents' | 'chunks' | 'unchanged' |
 export function registerIngest(program: Command): void {
   program
     .command('ingest')
-    .description('Ingest files and folders (.md, .txt, .html, .jsonl) into a collection')
+    .description('Ingest files and folders (.md, .txt, .html, .pdf, .docx, .csv, .jsonl) into a collection')
     .argument('<path...>', 'files or folders (folders are read recursively)')
     .option('-C, --collection <name>', 'collection to ingest into (created on first use)', 'default')
     .action(async (paths: string[], opts: { collection: string }, cmd: Command) => {

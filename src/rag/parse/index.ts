@@ -1,16 +1,26 @@
 import { extname } from 'node:path';
 import { KeelError } from '../../errors.ts';
 import type { DocumentFormat, ParsedDocument } from '../types.ts';
+import { parseCsv } from './csv.ts';
+import { parseDocx } from './docx.ts';
 import { parseHtml } from './html.ts';
 import { parseMarkdown } from './markdown.ts';
+import { parsePdf } from './pdf.ts';
 import { parseText } from './text.ts';
 import type { ParseOptions } from './util.ts';
 
 export type { ParseOptions } from './util.ts';
 
-type Parser = (text: string, opts: ParseOptions) => ParsedDocument;
+type TextParser = (text: string, opts: ParseOptions) => ParsedDocument;
+type BinaryParser = (bytes: Uint8Array, opts: ParseOptions) => Promise<ParsedDocument>;
 
-const PARSERS: Record<DocumentFormat, Parser> = { md: parseMarkdown, txt: parseText, html: parseHtml };
+const TEXT_PARSERS: Record<string, TextParser> = {
+  md: parseMarkdown,
+  txt: parseText,
+  html: parseHtml,
+  csv: parseCsv,
+};
+const BINARY_PARSERS: Record<string, BinaryParser> = { pdf: parsePdf, docx: parseDocx };
 
 const ALIASES: Record<string, DocumentFormat> = {
   md: 'md',
@@ -21,6 +31,9 @@ const ALIASES: Record<string, DocumentFormat> = {
   html: 'html',
   htm: 'html',
   xhtml: 'html',
+  pdf: 'pdf',
+  docx: 'docx',
+  csv: 'csv',
 };
 
 /** The parser format for a format name or file extension, or undefined when Keel has no parser for it. */
@@ -64,16 +77,23 @@ export function decodeContent(content: string | Uint8Array): string {
 }
 
 /** Parses one document into its title and heading-scoped sections. */
-export function parseDocument(
+export async function parseDocument(
   format: string,
   content: string | Uint8Array,
   opts: ParseOptions = {},
-): ParsedDocument {
+): Promise<ParsedDocument> {
   const f = formatOf(format);
   if (!f) {
     throw new KeelError('unsupported_media_type', `unsupported document format "${format}"`, {
       param: 'format',
     });
   }
-  return PARSERS[f](decodeContent(content), opts);
+  const binary = BINARY_PARSERS[f];
+  if (binary) {
+    if (typeof content === 'string') {
+      throw new KeelError('invalid_request', `a ${f} document is binary: send its bytes (content_base64)`);
+    }
+    return binary(content, opts);
+  }
+  return (TEXT_PARSERS[f] as TextParser)(decodeContent(content), opts);
 }
