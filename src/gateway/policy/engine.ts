@@ -122,15 +122,24 @@ export class PolicyEngine {
     }
   }
 
-  async admitChat(acct: RequestAccount, reply: FastifyReply, input: AdmitChatInput): Promise<Admission> {
-    const { config, state } = this.#deps;
+  /**
+   * The tenant's allow-list and data residency for a chat request, alone: the gateway checks them
+   * before anything costly (guardrails, caches, limits). Returns the resolved policy.
+   */
+  checkChatAccess(acct: RequestAccount, t: ChatTarget): ResolvedPolicy {
     const p = acct.principal;
-    const t = input.target;
-    const app = t.kind === 'app' ? t.name : null;
-    const pol = this.book.resolve(p, app);
+    const pol = this.book.resolve(p, t.kind === 'app' ? t.name : null);
     if (pol.allowedModels && !pol.allowedModels.includes(acct.model))
       throw notAllowedForTenant(p.tenantName, acct.model);
-    if (pol.regions) checkResidency(config, t, pol.regions, pol.regionsBy);
+    if (pol.regions) checkResidency(this.#deps.config, t, pol.regions, pol.regionsBy);
+    return pol;
+  }
+
+  async admitChat(acct: RequestAccount, reply: FastifyReply, input: AdmitChatInput): Promise<Admission> {
+    const { state } = this.#deps;
+    const t = input.target;
+    const app = t.kind === 'app' ? t.name : null;
+    const pol = this.checkChatAccess(acct, t);
 
     const plan = this.#deps.cache
       ? planCache(this.#deps.cache, this.#deps.config, acct, pol, app, input)

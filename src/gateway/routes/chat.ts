@@ -70,8 +70,11 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   const acct = new RequestAccount(deps, principal, body.model, stream, req.id, t0, req.tracer);
   const { messages, params } = toChatParams(body);
   acct.tracer.captureMessages(messages);
-  // Input guardrails come first: a blocked conversation is refused before limits are taken or a
-  // cache is read, and one that needed redaction never reaches an answer cache (or its embedder).
+  const policy = deps.policy;
+  // The tenant's allow-list and residency first (cheap), then the input guardrails: a blocked
+  // conversation is refused before limits are taken or a cache is read, and one that needed
+  // redaction never reaches an answer cache (or its embedder).
+  policy?.checkChatAccess(acct, target);
   let screened: ScreenedChat | undefined;
   if (deps.ai.screenChat) {
     try {
@@ -83,7 +86,6 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
     }
   }
   // Tenant allow-list, residency, cache, cost cap, rate limits and budget hold (src/gateway/policy).
-  const policy = deps.policy;
   const admitted = policy
     ? await acct.tracer.span('limits', () =>
         policy.admitChat(acct, reply, {
