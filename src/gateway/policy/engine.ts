@@ -38,6 +38,8 @@ export interface PolicyDeps {
 
 export interface AdmitChatInput {
   target: ChatTarget;
+  /** What `checkChatAccess` resolved for this request (checked once, before the guardrails). */
+  access: ResolvedPolicy;
   messages: ChatMessage[];
   /** May be changed: a clamped `max_tokens` is written here. */
   params: ChatParams;
@@ -124,7 +126,8 @@ export class PolicyEngine {
 
   /**
    * The tenant's allow-list and data residency for a chat request, alone: the gateway checks them
-   * before anything costly (guardrails, caches, limits). Returns the resolved policy.
+   * before anything costly (guardrails, caches, limits). Returns the resolved policy, which
+   * `admitChat` then takes as `access`.
    */
   checkChatAccess(acct: RequestAccount, t: ChatTarget): ResolvedPolicy {
     const p = acct.principal;
@@ -139,7 +142,7 @@ export class PolicyEngine {
     const { state } = this.#deps;
     const t = input.target;
     const app = t.kind === 'app' ? t.name : null;
-    const pol = this.checkChatAccess(acct, t);
+    const pol = input.access;
 
     const plan = this.#deps.cache
       ? planCache(this.#deps.cache, this.#deps.config, acct, pol, app, input)

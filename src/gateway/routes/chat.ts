@@ -74,7 +74,7 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   // The tenant's allow-list and residency first (cheap), then the input guardrails: a blocked
   // conversation is refused before limits are taken or a cache is read, and one that needed
   // redaction never reaches an answer cache (or its embedder).
-  policy?.checkChatAccess(acct, target);
+  const access = policy?.checkChatAccess(acct, target);
   let screened: ScreenedChat | undefined;
   if (deps.ai.screenChat) {
     try {
@@ -85,19 +85,21 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
       throw err;
     }
   }
-  // Tenant allow-list, residency, cache, cost cap, rate limits and budget hold (src/gateway/policy).
-  const admitted = policy
-    ? await acct.tracer.span('limits', () =>
-        policy.admitChat(acct, reply, {
-          target,
-          messages,
-          params,
-          headers: req.headers,
-          signal: ctl.signal,
-          uncacheable: screened?.redacted === true,
-        }),
-      )
-    : undefined;
+  // Cache, cost cap, rate limits and budget hold (src/gateway/policy).
+  const admitted =
+    policy && access
+      ? await acct.tracer.span('limits', () =>
+          policy.admitChat(acct, reply, {
+            target,
+            access,
+            messages,
+            params,
+            headers: req.headers,
+            signal: ctl.signal,
+            uncacheable: screened?.redacted === true,
+          }),
+        )
+      : undefined;
   if (admitted?.kind === 'cached') {
     const includeUsage = body.stream_options?.include_usage === true;
     return sendCachedAnswer(acct, reply, admitted.answer, admitted.outcome, includeUsage);

@@ -14,13 +14,13 @@ export type { ParseOptions } from './util.ts';
 type TextParser = (text: string, opts: ParseOptions) => ParsedDocument;
 type BinaryParser = (bytes: Uint8Array, opts: ParseOptions) => Promise<ParsedDocument>;
 
-const TEXT_PARSERS: Record<string, TextParser> = {
+const TEXT_PARSERS: Record<Exclude<DocumentFormat, 'pdf' | 'docx'>, TextParser> = {
   md: parseMarkdown,
   txt: parseText,
   html: parseHtml,
   csv: parseCsv,
 };
-const BINARY_PARSERS: Record<string, BinaryParser> = { pdf: parsePdf, docx: parseDocx };
+const BINARY_PARSERS: Record<'pdf' | 'docx', BinaryParser> = { pdf: parsePdf, docx: parseDocx };
 
 const ALIASES: Record<string, DocumentFormat> = {
   md: 'md',
@@ -88,12 +88,11 @@ export async function parseDocument(
       param: 'format',
     });
   }
-  const binary = BINARY_PARSERS[f];
-  if (binary) {
+  if (f === 'pdf' || f === 'docx') {
     if (typeof content === 'string') {
       throw new KeelError('invalid_request', `a ${f} document is binary: send its bytes (content_base64)`);
     }
-    return binary(content, opts);
+    return BINARY_PARSERS[f](content, opts);
   }
-  return (TEXT_PARSERS[f] as TextParser)(decodeContent(content), opts);
+  return TEXT_PARSERS[f](decodeContent(content), opts);
 }

@@ -1,5 +1,6 @@
 import type { Attributes, Span, Trace } from '../../telemetry/types.ts';
 import type { Queryable, SqlParam } from '../db.ts';
+import { copyOrInsert, float } from './copy-or-insert.ts';
 
 /** A row of the traces table; the same shape the gateway hands to the telemetry sink. */
 export type TraceRecord = Trace;
@@ -49,10 +50,6 @@ interface Row {
   attributes?: Attributes;
 }
 
-const isUniqueViolation = (e: unknown) => (e as { code?: unknown } | null)?.code === '23505';
-// JSON has no NaN or infinities; as strings they parse as double precision the way a parameter would.
-const float = (n: number | undefined) => (n === undefined ? null : Number.isFinite(n) ? n : String(n));
-
 function toRow(t: TraceRecord): SqlParam[] {
   return [
     t.id,
@@ -87,24 +84,9 @@ const INSERT_SQL = `with ins as (
   on conflict (id) do nothing returning 1
 ) select count(*)::integer as n from ins`;
 
-/**
- * Inserts traces as one statement; a trace id already stored is skipped. Where the driver has a
- * cheap COPY (PGlite) that is tried first; a batch holding a known id fails it as a whole and goes
- * through the insert, which skips that id.
- */
+/** Inserts traces as one statement (COPY on PGlite, see `copyOrInsert`); a trace id already stored is skipped. */
 export async function insertTraces(q: Queryable, traces: readonly TraceRecord[]): Promise<number> {
-  if (traces.length === 0) return 0;
-  const rows = traces.map(toRow);
-  if (q.copyRows) {
-    try {
-      await q.copyRows('traces', COLUMNS, rows);
-      return rows.length;
-    } catch (e) {
-      if (!isUniqueViolation(e)) throw e;
-    }
-  }
-  const out = await q.query<{ n: number }>(INSERT_SQL, [JSON.stringify(rows)]);
-  return out[0]?.n ?? 0;
+  return copyOrInsert(q, 'traces', COLUMNS, traces.map(toRow), INSERT_SQL);
 }
 
 export async function getTrace(q: Queryable, id: string): Promise<TraceRecord | undefined> {

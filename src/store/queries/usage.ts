@@ -1,4 +1,5 @@
 import type { Queryable, SqlParam } from '../db.ts';
+import { copyOrInsert, float } from './copy-or-insert.ts';
 
 /** One ledger row: what a request cost. `id` is the request id, so a retried write never double-charges. */
 export interface UsageEntry {
@@ -66,7 +67,7 @@ function toRow(e: UsageEntry, now: Date): Row {
     e.provider ?? null,
     e.promptTokens,
     e.completionTokens,
-    e.costUsd,
+    float(e.costUsd),
     e.estimated ?? false,
     e.status,
     e.cacheHit ?? false,
@@ -83,32 +84,17 @@ const INSERT_SQL = `with ins as (
   on conflict (id) do nothing returning 1
 ) select count(*)::integer as n from ins`;
 
-const isUniqueViolation = (e: unknown) => (e as { code?: unknown } | null)?.code === '23505';
-
 /**
- * Inserts entries as one statement. Entries whose id is already in the ledger are skipped. Returns
- * how many rows were new. Where the driver has a cheap COPY (PGlite) that is tried first; a batch
- * holding a known id fails it as a whole and goes through the insert, which skips that id.
+ * Inserts entries as one statement (COPY on PGlite, see `copyOrInsert`). Entries whose id is already
+ * in the ledger are skipped. Returns how many rows were new.
  */
 export async function insertUsage(q: Queryable, entries: readonly UsageEntry[]): Promise<number> {
-  if (entries.length === 0) return 0;
   const now = new Date();
   const rows = entries.map((e) => toRow(e, now));
-  if (q.copyRows) {
-    try {
-      await q.copyRows('usage_ledger', COLUMNS, rows);
-      return rows.length;
-    } catch (e) {
-      if (!isUniqueViolation(e)) throw e;
-    }
-  }
   // Sorted so that two concurrent inserts sharing ids take their row locks in the same order
   // (different orders can deadlock on PostgreSQL).
   rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  // JSON has no NaN or infinities; as strings they parse as double precision the way a parameter would.
-  for (const r of rows) if (!Number.isFinite(r[10])) r[10] = String(r[10]);
-  const out = await q.query<{ n: number }>(INSERT_SQL, [JSON.stringify(rows)]);
-  return out[0]?.n ?? 0;
+  return copyOrInsert(q, 'usage_ledger', COLUMNS, rows, INSERT_SQL);
 }
 
 export interface UsageFilter {
