@@ -52,6 +52,11 @@ describe('RequestTrace', () => {
     expect(tr.id).toBe(t.id);
     expect(tr.spans.map((s) => s.name)).toEqual(['cache', 'retrieve', 'output_guards']);
     expect(tr.spans[0]!.startMs).toBeGreaterThanOrEqual(5);
+    // Times are kept to the microsecond: no 17-digit fractions in the store or the API.
+    const micro = (n: number | undefined) =>
+      n !== undefined && Math.abs(n * 1000 - Math.round(n * 1000)) < 1e-6;
+    for (const s of tr.spans) expect(micro(s.startMs) && micro(s.durationMs)).toBe(true);
+    expect(micro(tr.latencyMs)).toBe(true);
     expect(tr.spans[1]!.attributes).toEqual({ error: 'not_found' });
     expect(tr.spans[2]!.attributes).toEqual({ unfinished: true });
     expect(tr.spans[2]!.events).toEqual([

@@ -332,6 +332,12 @@ export class RequestTrace implements SpanRecorder {
     }
     this.#open = [];
     this.spans.sort((a, b) => a.startMs - b.startMs);
+    // Microseconds are as fine as these clocks mean anything; the shorter numbers are also what the
+    // store parses for every span of every request.
+    for (const s of this.spans) {
+      s.startMs = round3(s.startMs);
+      s.durationMs = round3(s.durationMs);
+    }
     if (this.#findings?.length) {
       this.attributes.guard_findings = this.#findings.length;
       this.attributes.guard_types = [...new Set(this.#findings)].sort().join(',');
@@ -341,7 +347,7 @@ export class RequestTrace implements SpanRecorder {
       ts: this.ts,
       status: end.status,
       httpStatus: end.httpStatus,
-      latencyMs,
+      latencyMs: round3(latencyMs),
       stream: end.stream,
       spans: this.spans,
       attributes: this.attributes,
@@ -354,7 +360,7 @@ export class RequestTrace implements SpanRecorder {
     if (end.app) t.app = end.app;
     if (end.model !== undefined) t.model = end.model;
     if (end.errorCode !== undefined) t.errorCode = end.errorCode;
-    if (end.ttftMs !== undefined) t.ttftMs = end.ttftMs;
+    if (end.ttftMs !== undefined) t.ttftMs = round3(end.ttftMs);
     if (end.promptTokens !== undefined) t.promptTokens = end.promptTokens;
     if (end.completionTokens !== undefined) t.completionTokens = end.completionTokens;
     if (end.costUsd !== undefined) t.costUsd = end.costUsd;
