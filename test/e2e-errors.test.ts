@@ -123,6 +123,32 @@ describe('gateway errors end to end', () => {
       [{ messages: [{ role: 'user', content: 'x' }] }, 'model'],
       [{ model: 'default', messages: [{ role: 'user', content: 'x' }], temperature: 7 }, 'temperature'],
       [{ model: 'default', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream'],
+      // Per role, as OpenAI: only an assistant turn with tool_calls may lack content.
+      [{ model: 'default', messages: [{ role: 'user', content: null }] }, 'messages[0].content'],
+      [
+        { model: 'default', messages: [{ role: 'system' }, { role: 'user', content: 'x' }] },
+        'messages[0].content',
+      ],
+      [
+        {
+          model: 'default',
+          messages: [
+            { role: 'user', content: 'x' },
+            { role: 'assistant', content: null },
+          ],
+        },
+        'messages[1].content',
+      ],
+      [
+        {
+          model: 'default',
+          messages: [
+            { role: 'user', content: 'x' },
+            { role: 'tool', content: '42' },
+          ],
+        },
+        'messages[1].tool_call_id',
+      ],
     ];
     for (const [body, param] of cases) {
       const res = await api(t, 'POST', '/v1/chat/completions', { body });

@@ -15,18 +15,49 @@ const ToolCallSchema = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
-export const ChatMessageSchema = z.looseObject({
-  role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']),
-  content: z
-    .union(
-      [z.string(), z.array(ContentPartSchema), z.null()],
-      'expected a string, an array of content parts, or null',
-    )
-    .optional(),
-  name: z.string().optional(),
-  tool_calls: z.array(ToolCallSchema).optional(),
-  tool_call_id: z.string().optional(),
-});
+export const ChatMessageSchema = z
+  .looseObject({
+    role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']),
+    content: z
+      .union(
+        [z.string(), z.array(ContentPartSchema), z.null()],
+        'expected a string, an array of content parts, or null',
+      )
+      .optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(ToolCallSchema).optional(),
+    tool_call_id: z.string().optional(),
+  })
+  .superRefine((m, ctx) => {
+    // OpenAI's rules per role: only an assistant turn that calls tools may come without content, and
+    // a tool result names the call it answers. Caught here, a malformed turn is a 400 naming the
+    // field instead of an upstream's error, or a question an app silently reads as empty.
+    const empty = m.content === undefined || m.content === null;
+    if (m.role === 'assistant') {
+      if (empty && !m.tool_calls?.length && m.function_call === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['content'],
+          message: 'an assistant message needs content or tool_calls',
+        });
+      }
+      return;
+    }
+    if (empty) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: `a ${m.role} message needs content (a string or an array of content parts)`,
+      });
+    }
+    if (m.role === 'tool' && m.tool_call_id === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tool_call_id'],
+        message: 'a tool message needs the tool_call_id of the call it answers',
+      });
+    }
+  });
 
 const ToolSchema = z.object({
   type: z.literal('function'),
