@@ -168,6 +168,24 @@ describe('gateway errors end to end', () => {
     expect(emb).toMatchObject({ status: 400, body: { error: { param: 'input' } } });
   });
 
+  it('every time filter takes the same formats, and names the parameter it refuses', async () => {
+    const paths = ['/v1/usage', '/v1/traces', '/v1/stats', '/v1/feedback/summary'];
+    for (const path of paths) {
+      for (const from of ['2026-11-01', '2026-11-01T08:00:00Z', '1793520000000']) {
+        const ok = await api(t, 'GET', `${path}?from=${encodeURIComponent(from)}`);
+        expect(ok.status, `${path} ${from}`).toBe(200);
+      }
+      // A time without an offset would mean whatever the server's time zone says.
+      for (const from of ['2026-11-01T08:00:00', 'yesterday', '2026-02-30']) {
+        const bad = await api(t, 'GET', `${path}?from=${encodeURIComponent(from)}`);
+        expect(bad.status, `${path} ${from}`).toBe(400);
+        const err = (bad.body as ErrorBody).error;
+        expect(err).toMatchObject({ code: 'invalid_request', param: 'from' });
+        expect(err.message).toContain('ISO 8601 time with an offset');
+      }
+    }
+  });
+
   it('400 for malformed JSON and for an empty body', async () => {
     const json = { 'content-type': 'application/json' };
     const bad = await api(t, 'POST', '/v1/chat/completions', {

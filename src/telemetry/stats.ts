@@ -11,6 +11,7 @@ import {
   type StatsRow,
   traceStats,
 } from '../store/queries/stats.ts';
+import { TimeParam } from './time-param.ts';
 
 /**
  * The stats service behind `GET /v1/stats` and the dashboard overview: parses and bounds the
@@ -33,22 +34,13 @@ const DEFAULT_RANGE_MS = 24 * 3_600_000;
 
 const GROUPS = ['app', 'model', 'user', 'key', 'tenant', 'status'] as const satisfies readonly StatsGroupBy[];
 
-const dateParam = z.union([
-  z.coerce
-    .number()
-    .refine(Number.isFinite)
-    .transform((n) => new Date(n)),
-  z.iso.datetime({ offset: true }).transform((s) => new Date(s)),
-  z.iso.date().transform((s) => new Date(`${s}T00:00:00Z`)),
-]);
-
 /** Query-string parameters of `GET /v1/stats` (snake_case, as the HTTP API spells them). */
 export const StatsParamsSchema = z
   .object({
-    /** ISO 8601 with offset, or epoch milliseconds. Default: `to` minus 24 hours. */
-    from: dateParam.optional(),
+    /** See `TimeParam`. Default: `to` minus 24 hours. */
+    from: TimeParam.optional(),
     /** Exclusive. Default: now. */
-    to: dateParam.optional(),
+    to: TimeParam.optional(),
     /** `auto` (default) picks minute up to 6 hours, hour up to 15 days, else day; `none` = totals only. */
     bucket: z.enum(['auto', 'none', 'minute', 'hour', 'day']).default('auto'),
     group_by: z.enum(GROUPS).optional(),

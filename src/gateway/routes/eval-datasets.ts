@@ -21,6 +21,7 @@ import {
 } from '../../store/queries/eval.ts';
 import { feedbackForTraces } from '../../store/queries/feedback.ts';
 import { getTrace, listTraces } from '../../store/queries/traces.ts';
+import { TimeParam } from '../../telemetry/time-param.ts';
 import { requireAdmin } from '../auth.ts';
 import { fromZodError } from '../errors.ts';
 import { parseBody } from '../schemas.ts';
@@ -82,8 +83,8 @@ const PromoteBodySchema = z
         guard_findings: z.boolean().optional(),
         status: z.enum(['error', 'ok', 'aborted']).optional(),
         app: z.string().min(1).optional(),
-        from: z.iso.datetime({ offset: true }).optional(),
-        to: z.iso.datetime({ offset: true }).optional(),
+        from: TimeParam.optional(),
+        to: TimeParam.optional(),
         limit: z.number().int().min(1).max(1_000).default(100),
       })
       .strict()
@@ -173,8 +174,8 @@ export function evalDatasetRoutes(app: FastifyInstance, deps: GatewayDeps): void
         hasGuardFindings: f.guard_findings,
         status: f.status,
         app: f.app,
-        from: f.from === undefined ? undefined : new Date(f.from),
-        to: f.to === undefined ? undefined : new Date(f.to),
+        from: f.from,
+        to: f.to,
         limit: f.limit,
       });
       for (const t of found) ids.add(t.id);

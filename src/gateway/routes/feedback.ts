@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
 import { feedbackByAppDay, recordFeedback } from '../../store/queries/feedback.ts';
 import { findTraceByResponseId, getTrace } from '../../store/queries/traces.ts';
+import { TimeParam } from '../../telemetry/time-param.ts';
 import { fromZodError } from '../errors.ts';
 import { parseBody } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
@@ -49,8 +50,8 @@ const KEEL_TRACE_ID = /^req_[0-9a-z]{26}$/;
 
 const SummaryParamsSchema = z
   .object({
-    from: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
-    to: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
     app: z.string().min(1).optional(),
     tenant_id: z.string().min(1).optional(),
   })
@@ -111,10 +112,8 @@ export function feedbackRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const parsed = SummaryParamsSchema.safeParse(req.query ?? {});
     if (!parsed.success) throw fromZodError(parsed.error);
     const q = parsed.data;
-    const to = q.to ? new Date(q.to.length === 10 ? `${q.to}T00:00:00Z` : q.to) : new Date();
-    const from = q.from
-      ? new Date(q.from.length === 10 ? `${q.from}T00:00:00Z` : q.from)
-      : new Date(to.getTime() - 30 * 86_400_000);
+    const to = q.to ?? new Date();
+    const from = q.from ?? new Date(to.getTime() - 30 * 86_400_000);
     const p = req.principal;
     const tenantId = p.role === 'admin' ? q.tenant_id : p.tenantId;
     const rows = await feedbackByAppDay(deps.db, { from, to, tenantId, app: q.app });

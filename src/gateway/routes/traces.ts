@@ -3,17 +3,10 @@ import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
 import { type FeedbackRecord, feedbackForTraces } from '../../store/queries/feedback.ts';
 import { getTrace, listTraces, type TraceRecord, type TraceSummary } from '../../store/queries/traces.ts';
+import { TimeParam } from '../../telemetry/time-param.ts';
 import { fromZodError } from '../errors.ts';
 import type { GatewayDeps } from '../server.ts';
 
-const dateParam = z.union([
-  z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .transform((s) => new Date(Number(s))),
-  z.iso.datetime({ offset: true }).transform((s) => new Date(s)),
-  z.iso.date().transform((s) => new Date(`${s}T00:00:00Z`)),
-]);
 const num = z.coerce
   .number()
   .refine(Number.isFinite, 'must be a number')
@@ -30,8 +23,8 @@ export const TraceListParamsSchema = z
     model: z.string().min(1).optional(),
     error_code: z.string().min(1).optional(),
     tenant_id: z.string().min(1).optional(),
-    from: dateParam.optional(),
-    to: dateParam.optional(),
+    from: TimeParam.optional(),
+    to: TimeParam.optional(),
     min_latency_ms: num.optional(),
     max_latency_ms: num.optional(),
     min_cost_usd: num.optional(),

@@ -11,23 +11,16 @@ import {
   usageByGroup,
 } from '../../store/queries/usage.ts';
 import { microsToUsd } from '../../telemetry/cost.ts';
+import { TimeParam } from '../../telemetry/time-param.ts';
 import { fromZodError } from '../errors.ts';
 import type { GatewayDeps } from '../server.ts';
 
 const DAY_MS = 86_400_000;
 const GROUPS = ['tenant', 'key', 'user', 'app', 'model', 'provider', 'status'] as const;
 
-const DateParam = z
-  .string()
-  .refine(
-    (s) => /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(s) && !Number.isNaN(Date.parse(s)),
-    'expected YYYY-MM-DD or an ISO time',
-  )
-  .transform((s) => new Date(s));
-
 const QuerySchema = z.strictObject({
-  from: DateParam.optional(),
-  to: DateParam.optional(),
+  from: TimeParam.optional(),
+  to: TimeParam.optional(),
   /** `day`, a dimension, or `day,<dimension>`. */
   group_by: z
     .string()
