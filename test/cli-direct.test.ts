@@ -39,6 +39,8 @@ beforeAll(() => {
   // Invalid UTF-8 and a NUL byte: a file that cannot be parsed.
   writeFileSync(join(corpus, 'broken.md'), Buffer.from([0x23, 0x20, 0xff, 0xfe, 0x00, 0x41]));
   writeFileSync(join(corpus, 'image.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+  // A placeholder with nothing to index.
+  writeFileSync(join(corpus, 'todo.md'), '\n  \n');
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -48,7 +50,9 @@ describe('keel CLI on a data dir (no server)', { timeout: 180_000 }, () => {
     const r = await keel('ingest', 'corpus');
     expect(r.stderr).toContain(`using data dir ${join(root, 'data')} directly`);
     expect(r.stdout).toMatch(/collection "default": 2 documents ingested \(\d+ chunks?\), 0 unchanged/);
-    expect(r.stdout).toContain('1 file ignored (unsupported type)');
+    expect(r.stdout).toContain('2 files ignored');
+    expect(r.stderr).toContain('ignored: corpus/image.png: unsupported file type ".png"');
+    expect(r.stderr).toContain('ignored: corpus/todo.md: no text to index');
     expect(r.stdout).toContain('1 failed');
     expect(r.stderr).toMatch(/error: corpus\/broken\.md: content is not valid UTF-8 text/);
     expect(r.code).toBe(1);

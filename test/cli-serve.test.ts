@@ -24,6 +24,7 @@ beforeAll(async () => {
     '# Orchard\n\nThe quince trees in the north orchard are pruned in late February.\n',
   );
   writeFileSync(join(root, 'notes', 'garbled.html'), Buffer.from([0x3c, 0x70, 0x3e, 0xc3, 0x28, 0x00]));
+  writeFileSync(join(root, 'notes', 'empty.txt'), '');
   server = await startServe([], { cwd: root, env, timeoutMs: 180_000 });
 }, 200_000);
 
@@ -63,6 +64,9 @@ describe('keel serve and the CLI through it', { timeout: 180_000 }, () => {
     expect(r.stderr).toContain(`using running server at ${server!.url}`);
     expect(r.stdout).toMatch(/1 document ingested \(1 chunk\), 0 unchanged/);
     expect(r.stderr).toMatch(/error: notes\/garbled\.html: content (is not valid UTF-8 text|looks binary)/);
+    // The server found nothing to index in it, and said so.
+    expect(r.stdout).toContain('1 file ignored');
+    expect(r.stderr).toContain('ignored: notes/empty.txt: no text to index');
     expect(r.code).toBe(1);
 
     const again = await keel('ingest', 'notes/orchard.md');

@@ -61,6 +61,24 @@ describe('admin, ingest, models and embeddings APIs end to end', () => {
     expect(JSON.stringify(list.body)).not.toContain(row?.hash);
   });
 
+  it('lists keys by tenant, with or without the revoked ones, and refuses unknown filters', async () => {
+    const a = (await api(t, 'POST', '/v1/admin/keys', { body: { tenant: 'listing-co', user: 'a' } }))
+      .body as KeyView;
+    const b = (await api(t, 'POST', '/v1/admin/keys', { body: { tenant: 'listing-co', user: 'b' } }))
+      .body as KeyView;
+    expect((await api(t, 'DELETE', `/v1/admin/keys/${b.id}`)).status).toBe(200);
+    const ids = async (q: string) =>
+      ((await api(t, 'GET', `/v1/admin/keys${q}`)).body as { data: KeyView[] }).data.map((k) => k.id).sort();
+    expect(await ids('?tenant=listing-co')).toEqual([a.id, b.id].sort());
+    expect(await ids('?tenant=listing-co&include_revoked=false')).toEqual([a.id]);
+    expect(await ids('?tenant=no-such-tenant')).toEqual([]);
+    for (const q of ['?include_revoked=maybe', '?tenant=', '?colour=red']) {
+      const res = await api(t, 'GET', `/v1/admin/keys${q}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body).toMatchObject({ error: { code: 'invalid_request' } });
+    }
+  });
+
   it('lets members do nothing admin: create, list, revoke keys or ingest', async () => {
     const member = (await api(t, 'POST', '/v1/admin/keys', { body: {} })).body as KeyView;
     expect(member.role).toBe('member');

@@ -190,6 +190,37 @@ describe.each(driverCases)('RAG ingestion on $name', (driver) => {
     expect(await chunkRows(db, 'same')).toEqual(before);
   });
 
+  it.skipIf(driver.skip)('skips a document with no text, and keeps a stored version as it was', async () => {
+    const progress: string[] = [];
+    const first = await ingestDocuments(deps(), {
+      tenantId: TENANT,
+      collection: 'empties',
+      documents: [doc('a', '# A\n\nKeel answers questions.'), doc('e', ''), doc('w', '  \n\n \t\n')],
+      onProgress: (p) => progress.push(`${p.status}:${p.uri}`),
+    });
+    expect(first).toMatchObject({ documents: 1, skipped: 2, errors: [] });
+    expect(first.skippedFiles).toEqual([
+      { uri: 'mem://e', reason: 'no text to index' },
+      { uri: 'mem://w', reason: 'no text to index' },
+    ]);
+    expect(progress).toContain('skipped:mem://e');
+    const stored = await db.query<{ external_id: string }>(
+      "select d.external_id from documents d join collections k on k.id = d.collection_id where k.name = 'empties'",
+    );
+    expect(stored.map((r) => r.external_id)).toEqual(['a']);
+    // The file behind `a` was emptied: nothing is written, its chunks stay retrievable.
+    const before = await chunkRows(db, 'empties');
+    const again = await ingestDocuments(deps(), {
+      tenantId: TENANT,
+      collection: 'empties',
+      documents: [doc('a', '')],
+    });
+    expect(again).toMatchObject({ documents: 0, unchanged: 0, skipped: 1 });
+    expect(await chunkRows(db, 'empties')).toEqual(before);
+    expect(before.map((r) => r.text).join(' ')).toContain('Keel answers questions.');
+    await expectConsistentStats(db, 'empties');
+  });
+
   it.skipIf(driver.skip)(
     'a changed document replaces its chunks and keeps the statistics exact',
     async () => {

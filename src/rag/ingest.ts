@@ -125,6 +125,12 @@ class IngestRun {
     this.#progress(uri, 'failed');
   }
 
+  #skip(uri: string, reason: string): void {
+    this.summary.skipped++;
+    this.summary.skippedFiles.push({ uri, reason });
+    this.#progress(uri, 'skipped');
+  }
+
   /** `more`: whether further groups may follow (a hint for the bulk-load decision). */
   async group(inputs: DocumentInput[], more: boolean): Promise<void> {
     this.#more = more;
@@ -164,6 +170,12 @@ class IngestRun {
           chunkTokens: this.deps.rag.chunkTokens,
           overlapTokens: this.deps.rag.chunkOverlapTokens,
         });
+        if (chunks.length === 0) {
+          // Nothing a question could ever retrieve: an empty stored document would only hide that.
+          // A stored version of the same document is left as it was.
+          this.#skip(input.uri, 'no text to index');
+          continue;
+        }
         prepared.push({ input, hash, title: parsed.title, chunks, vectors: [] });
       } catch (e) {
         this.fail(input.uri, message(e));

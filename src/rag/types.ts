@@ -51,12 +51,12 @@ export interface IngestError {
 }
 
 export interface IngestProgress {
-  /** Documents handled so far (ingested, unchanged or failed). */
+  /** Documents handled so far (ingested, unchanged, skipped or failed). */
   done: number;
   /** Documents known so far; grows while a folder or JSONL file is still being read. */
   total: number;
   uri: string;
-  status: 'ingested' | 'unchanged' | 'failed';
+  status: 'ingested' | 'unchanged' | 'skipped' | 'failed';
 }
 
 export interface IngestSummary {
@@ -66,7 +66,7 @@ export interface IngestSummary {
   chunks: number;
   /** Documents whose content hash matched: nothing was written. */
   unchanged: number;
-  /** Files passed over (hidden or unsupported); see `skippedFiles`. */
+  /** Files passed over (hidden, unsupported, or with no text to index); see `skippedFiles`. */
   skipped: number;
   skippedFiles: Array<{ uri: string; reason: string }>;
   errors: IngestError[];

@@ -44,6 +44,7 @@ export function registerIngest(program: Command): void {
         await client.close();
       }
       out(formatSummary(summary, opts.collection));
+      for (const f of ignoredFiles(summary)) info(`ignored: ${f.uri}: ${f.reason}`);
       for (const e of summary.errors) info(`error: ${e.uri}: ${e.message}`);
       if (summary.errors.length > 0) process.exitCode = 1;
     });
@@ -94,10 +95,11 @@ async function ingestOverHttp(client: KeelClient, paths: string[], collection: s
       else for (const d of docs) await upload([d]);
       return;
     }
-    const r = await expectOk<Omit<Summary, 'skippedFiles'>>(res);
+    const r = await expectOk<Summary>(res);
     summary.documents += r.documents;
     summary.chunks += r.chunks;
     summary.unchanged += r.unchanged;
+    summary.skippedFiles.push(...(r.skippedFiles ?? []));
     summary.errors.push(...r.errors);
   };
   const flush = async () => {
@@ -122,12 +124,13 @@ async function ingestOverHttp(client: KeelClient, paths: string[], collection: s
   return summary;
 }
 
+// Hidden entries (.git, .keel) are skipped silently; unsupported or empty files are worth a mention.
+const ignoredFiles = (s: Summary) => s.skippedFiles.filter((f) => f.reason !== 'hidden');
+
 export function formatSummary(s: Summary, collection: string): string {
-  // Hidden entries (.git, .keel) are skipped silently; files of unsupported types are worth a mention.
-  const ignored = s.skippedFiles.filter((f) => f.reason !== 'hidden').length;
   return (
     `collection "${collection}": ${plural(s.documents, 'document')} ingested (${plural(s.chunks, 'chunk')}), ` +
-    `${s.unchanged} unchanged (skipped), ${plural(ignored, 'file')} ignored (unsupported type), ` +
+    `${s.unchanged} unchanged (skipped), ${plural(ignoredFiles(s).length, 'file')} ignored, ` +
     `${s.errors.length} failed\n`
   );
 }

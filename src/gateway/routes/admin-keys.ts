@@ -1,11 +1,18 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
 import { getKey, listKeys, revokeKey } from '../../store/queries/keys.ts';
 import { getTenant } from '../../store/queries/tenants.ts';
 import { issueKey, keyView } from '../api-keys.ts';
 import { requireAdmin } from '../auth.ts';
+import { fromZodError } from '../errors.ts';
 import { CreateKeyBodySchema, parseBody } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
+
+const ListKeysQuerySchema = z.strictObject({
+  tenant: z.string().min(1).optional(),
+  include_revoked: z.enum(['true', 'false']).optional(),
+});
 
 /**
  * Key management for admins. Admin keys manage every tenant's keys (`tenant` names the target
@@ -29,7 +36,9 @@ export function adminKeyRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   });
 
   app.get('/v1/admin/keys', opts, async (req) => {
-    const query = req.query as Record<string, string | undefined>;
+    const parsed = ListKeysQuerySchema.safeParse(req.query ?? {});
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const query = parsed.data;
     let tenantId: string | undefined;
     if (query.tenant !== undefined) {
       const tenant = await getTenant(deps.db, query.tenant);
