@@ -147,6 +147,13 @@ export const IngestBodySchema = z.strictObject({
 export type IngestBody = z.infer<typeof IngestBodySchema>;
 
 /** Parses `value` or throws a 400 `KeelError` naming the first bad field in `param`. */
+/** Validates a query string (absent means empty); a bad parameter is a 400 naming it. */
+export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
+  const r = schema.safeParse(query ?? {});
+  if (!r.success) throw fromZodError(r.error);
+  return r.data;
+}
+
 export function parseBody<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   if (value === undefined || value === null) {
     throw new KeelError(

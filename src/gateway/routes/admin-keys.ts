@@ -5,8 +5,7 @@ import { getKey, listKeys, revokeKey } from '../../store/queries/keys.ts';
 import { getTenant } from '../../store/queries/tenants.ts';
 import { issueKey, keyView } from '../api-keys.ts';
 import { requireAdmin } from '../auth.ts';
-import { fromZodError } from '../errors.ts';
-import { CreateKeyBodySchema, parseBody } from '../schemas.ts';
+import { CreateKeyBodySchema, parseBody, parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 
 const ListKeysQuerySchema = z.strictObject({
@@ -36,9 +35,7 @@ export function adminKeyRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   });
 
   app.get('/v1/admin/keys', opts, async (req) => {
-    const parsed = ListKeysQuerySchema.safeParse(req.query ?? {});
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const query = parsed.data;
+    const query = parseQuery(ListKeysQuerySchema, req.query);
     let tenantId: string | undefined;
     if (query.tenant !== undefined) {
       const tenant = await getTenant(deps.db, query.tenant);

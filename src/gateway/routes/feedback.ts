@@ -4,8 +4,7 @@ import { KeelError } from '../../errors.ts';
 import { feedbackByAppDay, recordFeedback } from '../../store/queries/feedback.ts';
 import { findTraceByResponseId, getTrace } from '../../store/queries/traces.ts';
 import { TimeParam } from '../../telemetry/time-param.ts';
-import { fromZodError } from '../errors.ts';
-import { parseBody } from '../schemas.ts';
+import { parseBody, parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 
 const UP = new Set<unknown>(['up', 'thumbs_up', 'thumbsup', 'positive', 'like', '+1', '👍', true, 1]);
@@ -109,9 +108,7 @@ export function feedbackRoutes(app: FastifyInstance, deps: GatewayDeps): void {
 
   /** Thumbs up/down per app and UTC day; admins across tenants (or `tenant_id`), members for their tenant. */
   app.get('/v1/feedback/summary', async (req) => {
-    const parsed = SummaryParamsSchema.safeParse(req.query ?? {});
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const q = parsed.data;
+    const q = parseQuery(SummaryParamsSchema, req.query);
     const to = q.to ?? new Date();
     const from = q.from ?? new Date(to.getTime() - 30 * 86_400_000);
     const p = req.principal;

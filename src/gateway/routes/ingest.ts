@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
 import { collectionsOf, documentsOf, removeDocuments } from '../../rag/documents.ts';
 import { requireAdmin } from '../auth.ts';
-import { fromZodError } from '../errors.ts';
-import { CollectionNameSchema, IngestBodySchema, parseBody } from '../schemas.ts';
+import { CollectionNameSchema, IngestBodySchema, parseBody, parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 import type { IngestDocumentInput } from '../services.ts';
 
@@ -55,9 +54,7 @@ export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     { preHandler: requireAdmin },
     async (req) => {
       const collection = collectionParam(req.params.name);
-      const parsed = DocumentListQuerySchema.safeParse(req.query ?? {});
-      if (!parsed.success) throw fromZodError(parsed.error);
-      const { limit, after } = parsed.data;
+      const { limit, after } = parseQuery(DocumentListQuerySchema, req.query);
       // One more than asked tells whether another page follows.
       const rows = await documentsOf(deps, req.principal.tenantId, collection, { limit: limit + 1, after });
       const page = rows.slice(0, limit);

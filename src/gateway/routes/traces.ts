@@ -4,7 +4,7 @@ import { KeelError } from '../../errors.ts';
 import { type FeedbackRecord, feedbackForTraces } from '../../store/queries/feedback.ts';
 import { getTrace, listTraces, type TraceRecord, type TraceSummary } from '../../store/queries/traces.ts';
 import { TimeParam } from '../../telemetry/time-param.ts';
-import { fromZodError } from '../errors.ts';
+import { parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 
 const num = z.coerce
@@ -122,9 +122,7 @@ export function traceRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   if (!deps.monitoring) return;
 
   app.get('/v1/traces', async (req) => {
-    const parsed = TraceListParamsSchema.safeParse(req.query ?? {});
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const q = parsed.data;
+    const q = parseQuery(TraceListParamsSchema, req.query);
     const p = req.principal;
     let keyId = q.key_id;
     let tenantId = q.tenant_id;

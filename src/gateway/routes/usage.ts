@@ -12,7 +12,7 @@ import {
 } from '../../store/queries/usage.ts';
 import { microsToUsd } from '../../telemetry/cost.ts';
 import { TimeParam } from '../../telemetry/time-param.ts';
-import { fromZodError } from '../errors.ts';
+import { parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
 
 const DAY_MS = 86_400_000;
@@ -55,12 +55,6 @@ const totalsJson = (t: UsageTotals) => ({
   cost_usd: t.costUsd,
 });
 
-function parseQuery(req: FastifyRequest): z.infer<typeof QuerySchema> {
-  const r = QuerySchema.safeParse(req.query ?? {});
-  if (!r.success) throw fromZodError(r.error);
-  return r.data;
-}
-
 /**
  * `GET /v1/usage`: spend and tokens from the usage ledger, by day and/or by tenant, key, user, app,
  * model, provider or status. Admins see everything (and filter by tenant, key, user, app, model);
@@ -68,7 +62,7 @@ function parseQuery(req: FastifyRequest): z.infer<typeof QuerySchema> {
  */
 export function usageRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   app.get('/v1/usage', async (req) => {
-    const q = parseQuery(req);
+    const q = parseQuery(QuerySchema, req.query);
     const p = req.principal;
     const admin = p.role === 'admin';
     const now = Date.now();
