@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { collect } from '../src/providers/collect.ts';
 import { createExtractiveProvider, extractAnswer, NOTHING_FOUND } from '../src/providers/extractive.ts';
 import type { ChatRequest, Source, StreamPart } from '../src/providers/types.ts';
+import { chunkDocument } from '../src/rag/chunk.ts';
+import { parseDocument } from '../src/rag/parse/index.ts';
 
 const doc = (index: number, title: string, text: string): Source => ({
   index,
@@ -72,6 +74,44 @@ describe('extractive answerer', () => {
     const res = await collect(provider.stream(ask('Which port does the server listen on?')));
     expect(res.text).toContain('8787');
     expect(citations(res.text)).toEqual([1]);
+  });
+
+  it('quotes ingested code whole and a table row with its header, each cited', async () => {
+    // As the markdown parser and chunker hand chunks over: fences and pipes kept.
+    const md = [
+      '# Budgets',
+      '',
+      'Set a tenant budget in keel.yaml:',
+      '',
+      '```yaml',
+      'policy:',
+      '  tenants:',
+      '    acme:',
+      '      budget: { monthlyUsd: 1000 }',
+      '```',
+      '',
+      '| status | code | when |',
+      '| --- | --- | --- |',
+      '| 429 | budget_exceeded | the tenant budget is spent |',
+      '| 413 | payload_too_large | the body is too big |',
+    ].join('\n');
+    const parsed = await parseDocument('md', md);
+    const [chunk] = chunkDocument(parsed);
+    const res = extractAnswer(
+      'How do I set a tenant budget in keel.yaml?',
+      [doc(4, 'budgets', chunk!.text)],
+      200,
+    );
+    expect(res.text).toContain(
+      '```yaml\npolicy:\n  tenants:\n    acme:\n      budget: { monthlyUsd: 1000 }\n```\n[4]',
+    );
+    const row = extractAnswer(
+      'Which code means the tenant budget is spent?',
+      [doc(4, 'budgets', chunk!.text)],
+      200,
+    );
+    expect(row.text).toContain('- status: 429; code: budget_exceeded; when: the tenant budget is spent [4]');
+    expect(row.text).not.toContain('payload_too_large');
   });
 
   it('says plainly that nothing relevant was found for an unrelated question', async () => {

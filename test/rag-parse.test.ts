@@ -64,18 +64,33 @@ describe('markdown parser', () => {
     ]);
   });
 
-  it('strips markup but keeps the words and the code', () => {
+  it('strips markup but keeps the words, code in its fences and table rows in their pipes', () => {
     const all = doc.sections.map((s) => s.text).join('\n');
     expect(all).toContain('Intro with bold, emphasis, a snake_case_name, inline code, a link');
     expect(all).toContain('a diagram');
     expect(all).toContain('step one\nstep two\nnumbered');
     expect(all).toContain('quoted advice');
-    expect(all).toContain('# not a heading\nnpm install keel');
-    expect(all).toContain('key | value\nport | 8787');
+    expect(all).toContain('```sh\n# not a heading\nnpm install keel\n```');
+    expect(all).toContain('| key | value |\n| port | 8787 |');
     expect(all).toContain('See the reference for every option.');
-    for (const noise of ['**', '](', '```', '<!--', 'hidden', '<b>', '|---', 'https://example.com', '> ']) {
+    for (const noise of ['**', '](', '<!--', 'hidden', '<b>', '|---', 'https://example.com', '> ']) {
       expect(all).not.toContain(noise);
     }
+  });
+
+  it('reads a code span that runs over a line break as one span', async () => {
+    const d = await parseDocument(
+      'md',
+      'Fields: `budget {daily_usd,\nmode}`, `regions`\nand more.\n\nA stray ` tick\nstays.',
+    );
+    expect(d.sections[0]?.text).toBe(
+      'Fields: budget {daily_usd, mode}, regions\nand more.\n\nA stray ` tick\nstays.',
+    );
+  });
+
+  it('closes a fence left open at the end of the document', async () => {
+    const open = await parseDocument('md', '# T\n\n~~~~js\nrun()\n\nmore()');
+    expect(open.sections[0]?.text).toBe('~~~~js\nrun()\n\nmore()\n~~~~');
   });
 
   it('falls back to the first heading, then the file name, for the title', async () => {
@@ -205,6 +220,50 @@ describe('chunker', () => {
     // Every sentence of the source survives somewhere.
     const all = one.map((c) => c.text).join(' ');
     for (let i = 100; i < 160; i++) expect(all).toContain(sentence(i));
+  });
+
+  it('re-opens a code block cut between chunks, keeping its language and indentation', () => {
+    const yaml = Array.from({ length: 40 }, (_, i) => `  key${i}:\n    value: ${i} # setting number ${i}`);
+    const code = chunkDocument(
+      {
+        title: 'c',
+        sections: [
+          {
+            headingPath: ['C'],
+            text: `Set it up:\n\n\`\`\`yaml\nroot:\n${yaml.join('\n')}\n\`\`\`\n\nDone.`,
+          },
+        ],
+      },
+      opts,
+    );
+    expect(code.length).toBeGreaterThan(3);
+    for (const c of code) {
+      expect(countTokens(indexText(c))).toBeLessThanOrEqual(opts.chunkTokens + 1);
+      const fences = c.text.split('\n').filter((l) => l.startsWith('```'));
+      // Balanced: an opening line with the language, then a closing one.
+      expect(fences.length % 2).toBe(0);
+      if (c.text.includes('value:')) expect(fences[0]).toBe('```yaml');
+    }
+    expect(code[1]?.text.startsWith('```yaml\n  ')).toBe(true);
+    expect(code.map((c) => c.text).join('\n')).toContain('  key39:\n    value: 39 # setting number 39');
+  });
+
+  it('repeats the header row of a table cut between chunks', () => {
+    const rows = Array.from({ length: 40 }, (_, i) => `| ${400 + i} | code_${i} | what status ${i} means |`);
+    const table = chunkDocument(
+      {
+        title: 't',
+        sections: [{ headingPath: ['T'], text: `| status | code | when |\n${rows.join('\n')}` }],
+      },
+      opts,
+    );
+    expect(table.length).toBeGreaterThan(2);
+    for (const c of table) {
+      expect(c.text.split('\n')[0]).toBe('| status | code | when |');
+      expect(countTokens(indexText(c))).toBeLessThanOrEqual(opts.chunkTokens + 1);
+    }
+    const seen = table.flatMap((c) => c.text.split('\n').slice(1));
+    for (const r of rows) expect(seen).toContain(r);
   });
 
   it('splits a run without breaks by tokens and keeps short documents whole', () => {

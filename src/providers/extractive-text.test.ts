@@ -32,7 +32,7 @@ describe('splitSentences', () => {
 });
 
 describe('sourceUnits', () => {
-  it('drops headings, keeps bullets as items, and keeps short code blocks', () => {
+  it('drops headings, keeps bullets as items, short commands inline and code blocks whole', () => {
     const md = [
       '# Creating keys',
       '',
@@ -45,27 +45,58 @@ describe('sourceUnits', () => {
       'keel keys create --name ci',
       '```',
       '',
+      '```yaml',
+      '  policy:',
+      '    keys:',
+      '      limits: { rpm: 60 }',
+      '      budget: { dailyUsd: 5 }',
+      '```',
+      '',
       '```js',
-      'a()',
-      'b()',
-      'c()',
-      'd()',
+      ...Array.from({ length: 13 }, (_, i) => `step${i}()`),
+      '```',
+      '',
+      '```sh',
+      'curl -X DELETE http://127.0.0.1:8787/v1/admin/keys/key_1 \\',
+      '  -H "Authorization: Bearer $KEY"',
       '```',
       '',
       '| Variable | Default |',
       '| --- | --- |',
       '| KEEL_PORT | 8787 |',
+      '',
+      '| status | code | when |',
+      '| 429 | rate_limit_exceeded | over a limit |',
     ].join('\n');
     const units = sourceUnits(md, 0);
-    expect(units.map((u) => [u.text, u.item])).toEqual([
-      ['Keys are created by an admin.', false],
-      ['They are shown once.', false],
-      ['Each key has a tenant and a role', true],
-      ['Keys may have an allow-list', true],
-      ['`keel keys create --name ci`', true],
-      ['KEEL_PORT | 8787', true],
+    expect(units.map((u) => [u.text, u.item, u.code])).toEqual([
+      ['Keys are created by an admin.', false, false],
+      ['They are shown once.', false, false],
+      ['Each key has a tenant and a role', true, false],
+      ['Keys may have an allow-list', true, false],
+      ['`keel keys create --name ci`', true, false],
+      // Dedented, fences and language kept; the 13-line listing is too long to quote.
+      ['```yaml\npolicy:\n  keys:\n    limits: { rpm: 60 }\n    budget: { dailyUsd: 5 }\n```', false, true],
+      // A command continued over lines stays a block, not two inline pieces.
+      [
+        '```sh\ncurl -X DELETE http://127.0.0.1:8787/v1/admin/keys/key_1 \\\n  -H "Authorization: Bearer $KEY"\n```',
+        false,
+        true,
+      ],
+      // A table row reads with its header: two columns as "name: value", wider ones cell by cell.
+      ['KEEL_PORT: 8787', true, false],
+      ['status: 429; code: rate_limit_exceeded; when: over a limit', true, false],
     ]);
     expect([...units[0]!.context.keys()]).toEqual(contentTerms('Creating keys'));
+    expect([...units.at(-1)!.context.keys()]).toEqual([
+      ...contentTerms('Creating keys'),
+      ...contentTerms('status code when'),
+    ]);
+  });
+
+  it('never takes a command or a table row for a heading of plain text', () => {
+    const units = sourceUnits('```sh\nkeel keys revoke key_1\n```\n\nor\n\nRevocation is permanent.', 0);
+    expect(units.map((u) => u.text)).toEqual(['`keel keys revoke key_1`', 'Revocation is permanent.']);
   });
 
   it('skips a leading lower-case fragment left by chunk overlap, and cleans markdown links and emphasis', () => {

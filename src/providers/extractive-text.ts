@@ -2,8 +2,8 @@ import { normalizeText, STOPWORDS, stem, words } from '../rag/text.ts';
 
 /**
  * Cuts retrieved chunks into the units the extractive answerer may quote: sentences of prose,
- * list items, table rows and very short code blocks, with markdown markers removed. Headings are
- * dropped (they label an answer, they are not one).
+ * list items, table rows (each read with its header) and code blocks, with markdown markers removed.
+ * Headings are dropped (they label an answer, they are not one).
  */
 
 export interface Unit {
@@ -15,6 +15,8 @@ export interface Unit {
   position: number;
   /** A list item or table row: rendered on its own line. */
   item: boolean;
+  /** A fenced code block (`text` includes the fences): rendered as a block of its own. */
+  code: boolean;
   /** Stemmed content terms with their counts. */
   terms: Map<string, number>;
   /** Terms of the heading / lead-in the unit sits under. */
@@ -82,7 +84,62 @@ const FENCE = /^\s*(```|~~~)/;
 
 interface Block {
   text: string;
-  kind: 'prose' | 'item' | 'heading';
+  kind: 'prose' | 'item' | 'heading' | 'code';
+  /** A table row's header cells: context for the row. */
+  header?: string;
+  /** Code or a table row: marked as such in the source, so never taken for a heading. */
+  marked?: boolean;
+}
+
+/** Code blocks longer than this are not quoted: an answer points at them rather than copying them. */
+const MAX_CODE_LINES = 12;
+/** Up to this many short lines of code read best inline, as `command`s. */
+const INLINE_CODE_LINES = 3;
+
+/** The lines of a fenced block (after its opening line, up to its closing fence or the end). */
+function codeBlock(lines: string[], open: number): { body: string[]; end: number } {
+  const marker = FENCE.exec(lines[open]!)?.[1] ?? '```';
+  const body: string[] = [];
+  let j = open + 1;
+  while (j < lines.length && lines[j]!.trim() !== marker) body.push(lines[j++]!);
+  while (body.length > 0 && body.at(-1)!.trim() === '') body.pop();
+  while (body.length > 0 && body[0]!.trim() === '') body.shift();
+  const indent = Math.min(...body.filter((l) => l.trim()).map((l) => /^\s*/.exec(l)![0].length));
+  return { body: body.map((l) => l.slice(Number.isFinite(indent) ? indent : 0).trimEnd()), end: j };
+}
+
+function codeBlocks(lines: string[], open: number): { block: Block | undefined; end: number } {
+  const { body, end } = codeBlock(lines, open);
+  const filled = body.filter((l) => l.trim().length > 0);
+  if (filled.length === 0 || body.length > MAX_CODE_LINES) return { block: undefined, end };
+  // A one-to-three-line command is often the answer itself, quoted inline.
+  if (filled.length <= INLINE_CODE_LINES && filled.every((l) => l.length <= 100 && !l.endsWith('\\')))
+    return {
+      block: { text: filled.map((l) => `\`${l.trim()}\``).join('; '), kind: 'item', marked: true },
+      end,
+    };
+  const fence = FENCE.exec(lines[open]!)?.[1] ?? '```';
+  return {
+    block: { text: [lines[open]!.trim(), ...body, fence].join('\n'), kind: 'code', marked: true },
+    end,
+  };
+}
+
+const cells = (line: string) =>
+  line
+    .trim()
+    .replace(/^\||\|$/g, '')
+    .split('|')
+    .map((c) => cleanInline(c));
+
+/**
+ * A table row as a sentence of its own: two columns read "name: meaning"; wider rows name every
+ * cell by its column ("status: 429; code: rate_limited").
+ */
+function tableRow(row: string[], header: string[] | undefined): string {
+  const filled = row.map((c, i) => [header?.[i] ?? '', c] as const).filter(([, c]) => c.length > 0);
+  if (!header || row.length <= 2) return filled.map(([, c]) => c).join(': ');
+  return filled.map(([h, c]) => (h ? `${h}: ${c}` : c)).join('; ');
 }
 
 function cleanInline(s: string): string {
@@ -105,18 +162,15 @@ function blocks(text: string): Block[] {
     para = [];
     kind = 'prose';
   };
+  let header: string[] | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
+    if (!/^\s*\|/.test(line) && !TABLE_SEP.test(line)) header = undefined;
     if (FENCE.test(line)) {
       flush();
-      const code: string[] = [];
-      let j = i + 1;
-      while (j < lines.length && !FENCE.test(lines[j]!)) code.push(lines[j++]!);
-      i = j;
-      const body = code.map((l) => l.trim()).filter((l) => l.length > 0);
-      // A one-to-three-line command is often the answer itself; longer listings are not quotable inline.
-      if (body.length > 0 && body.length <= 3)
-        out.push({ text: body.map((l) => `\`${l}\``).join('; '), kind: 'item' });
+      const { block, end } = codeBlocks(lines, i);
+      if (block) out.push(block);
+      i = end;
       continue;
     }
     if (HEADING.test(line)) {
@@ -137,13 +191,11 @@ function blocks(text: string): Block[] {
     if (TABLE_SEP.test(line)) continue;
     if (/^\s*\|/.test(line)) {
       flush();
-      const cells = line
-        .trim()
-        .replace(/^\||\|$/g, '')
-        .split('|')
-        .map((c) => cleanInline(c))
-        .filter((c) => c.length > 0);
-      if (cells.length > 0) out.push({ text: cells.join(' | '), kind: 'item' });
+      const row = cells(line);
+      // The first row of a table is its header: it labels the rows, it is not one.
+      if (header === undefined) header = row;
+      else if (row.some((c) => c.length > 0))
+        out.push({ text: tableRow(row, header), kind: 'item', header: header.join(' '), marked: true });
       continue;
     }
     const stripped = line.replace(/^\s*>\s?/, '');
@@ -168,7 +220,7 @@ const TERMINAL = /[.!?:;]["'”’)\]]*$/;
 function inferHeadings(bs: Block[]): void {
   for (let i = 0; i < bs.length; i++) {
     const b = bs[i]!;
-    if (b.kind === 'heading' || TERMINAL.test(b.text) || b.text.split(' ').length > 16) continue;
+    if (b.kind === 'heading' || b.marked || TERMINAL.test(b.text) || b.text.split(' ').length > 16) continue;
     const prev = bs[i - 1];
     const next = bs[i + 1];
     if (next === undefined || next.kind === 'heading') continue;
@@ -210,19 +262,21 @@ export function sourceUnits(text: string, source: number): Unit[] {
       continue;
     }
     if (b.kind === 'prose') leadIn = [];
-    const context = termCounts([...heading, ...leadIn]);
-    const pieces = splitSentences(b.text);
+    const context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
+    const whole = b.kind === 'code' || b.header !== undefined;
+    const pieces = whole ? [b.text] : splitSentences(b.text);
     for (const p of pieces) {
       // A chunk cut mid-sentence by the chunker's overlap starts with a lower-case fragment: not quotable.
-      const fragment = first && /^[\p{Ll}]/u.test(p);
+      const fragment = first && b.kind === 'prose' && /^[\p{Ll}]/u.test(p);
       first = false;
       const terms = contentTerms(p);
-      if (fragment || terms.length === 0 || words(p).length < 3) continue;
+      if (fragment || terms.length === 0 || (!whole && words(p).length < 3)) continue;
       units.push({
         text: p,
         source,
         position: position++,
         item: b.kind === 'item' && pieces.length === 1,
+        code: b.kind === 'code',
         terms: termCounts(terms),
         context,
         leadIn: b.kind === 'item' && leadIn.length > 0,

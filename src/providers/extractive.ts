@@ -205,13 +205,19 @@ export function extractAnswer(
   }
   chosen.sort((a, b) => a.unit.source - b.unit.source || a.unit.position - b.unit.position);
   let text = '';
-  let prevItem = false;
+  let prev: 'prose' | 'item' | 'code' | undefined;
   for (const c of chosen) {
-    const line = cite(c.unit, sources[c.unit.source]!.index);
-    if (text === '') text = c.unit.item ? `- ${line}` : line;
-    else if (c.unit.item) text += `\n- ${line}`;
-    else text += prevItem ? `\n\n${line}` : ` ${line}`;
-    prevItem = c.unit.item;
+    const n = sources[c.unit.source]!.index;
+    const kind = c.unit.code ? 'code' : c.unit.item ? 'item' : 'prose';
+    if (kind === 'code') {
+      // A block cannot carry a marker inside it: its citation is the line after it.
+      text += `${text ? '\n\n' : ''}${c.unit.text}\n[${n}]`;
+    } else {
+      const line = cite(c.unit, n);
+      if (kind === 'item') text += `${text === '' ? '' : prev === 'code' ? '\n\n' : '\n'}- ${line}`;
+      else text += text === '' ? line : prev === 'prose' ? ` ${line}` : `\n\n${line}`;
+    }
+    prev = kind;
   }
   return { text, finishReason };
 }

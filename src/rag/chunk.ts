@@ -25,7 +25,35 @@ interface Unit {
   tokens: number;
   /** Joins this unit to the one before it in a chunk. */
   sep: string;
+  /** The opening fence line of the code block this unit starts inside, if it does. */
+  inCode?: string | undefined;
+  /** The header row of the table this unit continues, if it does. */
+  tableHeader?: string | undefined;
 }
+
+// Table rows keep their pipes (src/rag/parse/markdown.ts); a chunk that starts inside a table
+// repeats its header row, without which the cells mean nothing.
+const TABLE_ROW = /^\s*\|/;
+
+// The parsers mark code with fences (src/rag/parse/markdown.ts). A chunk that starts or ends inside
+// a code block gets the fence it lacks, so every chunk reads as balanced markdown.
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+/** Tokens kept free in a section with code for those added fences. */
+const FENCE_RESERVE = 8;
+
+/** The fence state after `text`, starting from `open` (an opening fence line, or undefined). */
+function fenceAfter(text: string, open: string | undefined): string | undefined {
+  let state = open;
+  for (const line of text.split('\n')) {
+    const m = FENCE.exec(line);
+    if (!m) continue;
+    if (state === undefined) state = line.trim();
+    else if (line.trim() === fenceMarker(state)) state = undefined;
+  }
+  return state;
+}
+
+const fenceMarker = (open: string) => FENCE.exec(open)?.[1] ?? '```';
 
 // Every separator counts as one token: "\n\n" and "\n" are one token, " " merges into the next word.
 const SEP_TOKENS = 1;
@@ -41,9 +69,11 @@ export function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = DEFAULT_
   for (const section of doc.sections) {
     const heading = section.headingPath.join(' > ');
     // Keep at least half the budget for text, whatever the heading's length.
+    const reserve =
+      (/^ {0,3}(`{3}|~{3})/m.test(section.text) ? FENCE_RESERVE : 0) + tableHeaderTokens(section.text);
     const budget = Math.max(
       Math.floor(opts.chunkTokens / 2),
-      opts.chunkTokens - (heading ? countTokens(heading) + SEP_TOKENS : 0),
+      opts.chunkTokens - reserve - (heading ? countTokens(heading) + SEP_TOKENS : 0),
     );
     const overlap = Math.min(opts.overlapTokens, Math.floor(budget / 2));
     for (const text of pack(units(section.text, budget), budget, overlap)) {
@@ -70,7 +100,28 @@ function units(text: string, budget: number): Unit[] {
     if (!para.trim()) continue;
     split(para, '\n\n', budget, 0, out);
   }
+  let open: string | undefined;
+  let header: string | undefined;
+  for (const u of out) {
+    u.inCode = open;
+    open = fenceAfter(u.text, open);
+    // Lines of one table are units joined by a single newline; a paragraph break ends the table.
+    if (header !== undefined && u.sep === '\n' && TABLE_ROW.test(u.text)) u.tableHeader = header;
+    else header = TABLE_ROW.test(u.text) && !u.inCode ? u.text.split('\n')[0] : undefined;
+  }
   return out;
+}
+
+/** Tokens of the longest table header row in a section (0 without tables): room kept to repeat it. */
+function tableHeaderTokens(text: string): number {
+  let most = 0;
+  let prevRow = false;
+  for (const line of text.split('\n')) {
+    const row = TABLE_ROW.test(line);
+    if (row && !prevRow) most = Math.max(most, countTokens(line) + SEP_TOKENS);
+    prevRow = row;
+  }
+  return most;
 }
 
 // Finer and finer split levels for a piece that does not fit the budget.
@@ -80,8 +131,9 @@ const LEVELS: Array<(s: string) => string[]> = [
 ];
 
 function split(piece: string, sep: string, budget: number, level: number, out: Unit[]): void {
-  const text = level === 0 ? piece : piece.trim();
-  if (!text) return;
+  // A line keeps its indentation (code needs it); sentences and slices are trimmed.
+  const text = level === 0 ? piece : level === 1 ? piece.trimEnd() : piece.trim();
+  if (!text.trim()) return;
   const tokens = countTokens(text);
   if (tokens <= budget) {
     out.push({ text, tokens, sep });
@@ -135,11 +187,13 @@ function pack(all: Unit[], budget: number, overlap: number): string[] {
 }
 
 function join(us: Unit[]): string {
-  let s = '';
+  const first = us[0]?.inCode;
+  let s = first ? `${first}\n` : us[0]?.tableHeader ? `${us[0].tableHeader}\n` : '';
   us.forEach((u, i) => {
     s += i === 0 ? u.text : u.sep + u.text;
   });
-  return s;
+  const open = fenceAfter(s, undefined);
+  return open ? `${s}\n${fenceMarker(open)}` : s;
 }
 
 /**
@@ -165,5 +219,9 @@ function carry(prev: Unit[], overlap: number, room: number): Unit[] {
   const fromWord = tail.replace(/^\S*\s+/, '').trim();
   if (!fromWord) return [];
   const tokens = countTokens(fromWord);
-  return tokens <= limit ? [{ text: fromWord, tokens, sep: last.sep }] : [];
+  const before = last.text.slice(0, Math.max(0, last.text.lastIndexOf(fromWord)));
+  const inCode = fenceAfter(before, last.inCode);
+  return tokens <= limit
+    ? [{ text: fromWord, tokens, sep: last.sep, inCode, tableHeader: last.tableHeader }]
+    : [];
 }

@@ -3,8 +3,9 @@ import { KeelError } from '../errors.ts';
 import { formatOf } from './parse/index.ts';
 import type { DocumentInput, RagDeps } from './types.ts';
 
-// Bump when parsing or chunking changes in a way that should re-index unchanged files.
-const PIPELINE_VERSION = 1;
+// Bump when parsing or chunking changes in a way that should re-index unchanged files (2: Markdown
+// chunks keep code fences and table pipes).
+const PIPELINE_VERSION = 2;
 
 /**
  * A document's identity for re-ingestion: its bytes plus everything that shapes its chunks and

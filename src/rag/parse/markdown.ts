@@ -11,8 +11,10 @@ const REF_DEF = /^ {0,3}\[[^\]]+\]:[ \t]*\S+/;
 /**
  * Markdown → sections by heading (ATX and setext), with the markup removed and the words kept:
  * emphasis, links (their text), images (their alt text), inline code (its content), list and quote
- * markers, table pipes and rules, HTML tags and comments, front matter. Fenced code keeps its
- * content verbatim, fences dropped; `#` lines inside code are code, not headings.
+ * markers, table rules, HTML tags and comments, front matter. Two structures stay marked, because
+ * what reads the text needs them and a model reads them as they are: fenced code keeps its fences
+ * (and language) around its verbatim content, and a table row keeps its pipes (`| a | b |`, the
+ * header row first). `#` lines inside code are code, not headings.
  */
 export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
   const lines = raw.split('\n');
@@ -38,8 +40,9 @@ export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
         (close[1]?.length ?? 0) >= fence.length &&
         !line.slice(close[0].length).trim()
       ) {
-        fence = undefined;
+        out.line(fence);
         out.line('');
+        fence = undefined;
       } else out.line(line);
       continue;
     }
@@ -49,8 +52,9 @@ export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
     }
     const open = FENCE.exec(line);
     if (open) {
-      fence = open[1];
+      fence = open[1] as string;
       out.line('');
+      out.line(`${fence}${line.slice(open[0].length).trim()}`);
       continue;
     }
     if (/^ {0,3}<!--/.test(line) && !line.includes('-->')) {
@@ -80,8 +84,14 @@ export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
       out.line('');
       continue;
     }
-    out.line(cleanBlockLine(line));
+    // A code span may run over a line break (CommonMark): read the paragraph's next lines with it.
+    let text = line;
+    for (let n = 0; n < 20 && openCodeSpan(text) && continuesParagraph(lines[i + 1]); n++)
+      text += `\n${lines[++i]}`;
+    out.line(cleanBlockLine(text));
   }
+  // A fence left open at the end closes with the document, as CommonMark reads it.
+  if (fence !== undefined) out.line(fence);
   const title = opts.title?.trim() || frontTitle || firstH1 || firstHeading || titleFromUri(opts.uri);
   return { title, sections: out.finish() };
 }
@@ -98,6 +108,25 @@ function frontMatter(lines: string[]): { frontTitle: string | undefined; start: 
   return { frontTitle, start: end + 1 };
 }
 
+/** True when a backtick run in `s` has no closing run of the same length after it. */
+function openCodeSpan(s: string): boolean {
+  const runs = Array.from(s.matchAll(/`+/g), (m) => m[0].length);
+  for (let i = 0; i < runs.length; ) {
+    const close = runs.indexOf(runs[i] as number, i + 1);
+    if (close === -1) return true;
+    i = close + 1;
+  }
+  return false;
+}
+
+const continuesParagraph = (line: string | undefined): line is string =>
+  line !== undefined &&
+  line.trim() !== '' &&
+  !isBlockLine(line) &&
+  !FENCE.test(line) &&
+  !ATX.test(line) &&
+  !THEMATIC.test(line);
+
 function isBlockLine(line: string): boolean {
   return /^ {0,3}(?:[-*+>]|\d+[.)])[ \t]/.test(line) || line.includes('|');
 }
@@ -108,12 +137,12 @@ function cleanBlockLine(line: string): string {
   l = l.replace(/^(?: {0,3}>[ \t]?)+/, '');
   l = l.replace(/^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?/, '');
   if (/^\s*\|.*\|\s*$/.test(l)) {
-    l = l
+    const cells = l
       .trim()
       .replace(/^\||\|$/g, '')
       .split(/(?<!\\)\|/)
-      .map((c) => c.trim())
-      .join(' | ');
+      .map((c) => cleanInline(c.trim()));
+    return `| ${cells.join(' | ')} |`;
   }
   return cleanInline(l);
 }
@@ -132,7 +161,9 @@ export function cleanInline(s: string): string {
       .replace(/<!--.*?-->/g, '')
       .replace(/<\/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?\/?>/g, '')
       // inline code: keep its content
-      .replace(/(`+)([^`]|[^`].*?[^`])\1(?!`)/g, (_, _t, code: string) => code.trim())
+      .replace(/(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g, (_, _t, code: string) =>
+        code.replace(/\s*\n\s*/g, ' ').trim(),
+      )
       // emphasis and strike-through; `_` only at word edges so snake_case survives
       .replace(/(\*\*|__)(?=\S)(.+?)(?<=\S)\1/g, '$2')
       .replace(/(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])/g, '$1')
