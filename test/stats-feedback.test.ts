@@ -108,6 +108,14 @@ describe.each(driverCases)('feedback on $name', (driver) => {
       after: last ? { createdAt: last.createdAt, traceId: last.traceId } : undefined,
     });
     expect([...page1, ...page2].map((d) => d.traceId).sort()).toEqual(['req_a3', 'req_b1', 'req_b2']);
+    // Stored at the cursor's precision (whole milliseconds), so a page never skips a rating made in
+    // the same millisecond as the last one listed.
+    const sub = await db.query<{ n: number }>(
+      `select count(*)::integer as n from feedback where tenant_id = $1
+       and (created_at <> date_trunc('milliseconds', created_at) or updated_at <> date_trunc('milliseconds', updated_at))`,
+      [t],
+    );
+    expect(sub[0]?.n).toBe(0);
     expect(page2).toHaveLength(1);
     expect(page1[0]?.comment).toMatch(/^bad req_/);
     expect((await listThumbsDown(db, { tenantId: t, app: 'alpha' })).map((d) => d.traceId)).toEqual([

@@ -65,15 +65,15 @@ const toRecord = (r: Row): FeedbackRecord => ({
  */
 export async function recordFeedback(q: Queryable, f: FeedbackInput): Promise<FeedbackRecord | undefined> {
   const rows = await q.query<Row>(
-    `insert into feedback (id, trace_id, tenant_id, key_id, user_label, app, rating, comment)
-     values ($1, $2, $3, $4, $5, coalesce($6::text, (select t.app from traces t where t.id = $2)), $7, $8)
+    `insert into feedback (id, trace_id, tenant_id, key_id, user_label, app, rating, comment, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, coalesce($6::text, (select t.app from traces t where t.id = $2)), $7, $8, $9, $9)
      on conflict (trace_id) do update set
        rating = excluded.rating,
        comment = excluded.comment,
        key_id = excluded.key_id,
        user_label = excluded.user_label,
        app = coalesce(excluded.app, feedback.app),
-       updated_at = now()
+       updated_at = excluded.updated_at
      where feedback.tenant_id = excluded.tenant_id
      returning ${COLUMNS}`,
     [
@@ -85,6 +85,9 @@ export async function recordFeedback(q: Queryable, f: FeedbackInput): Promise<Fe
       f.app ?? null,
       f.rating,
       f.comment ?? null,
+      // The time from here, not the database's now(): a JS Date holds milliseconds, and the list
+      // cursor (createdAt, traceId) must compare equal to the stored value, not microseconds past it.
+      new Date(),
     ],
   );
   return rows[0] ? toRecord(rows[0]) : undefined;
