@@ -127,6 +127,18 @@ describe('html parser', () => {
     }
   });
 
+  it('marks code in fences and tables in pipe rows, as the Markdown parser does', async () => {
+    const d = await parseDocument(
+      'html',
+      '<h1>T</h1><pre class="language-yaml"><code>policy:\n  keys:\n    rpm: 60\n</code></pre>' +
+        '<table><thead><tr><th>status</th><th>code</th></tr></thead>' +
+        '<tbody><tr><td>413</td><td>too <b>large</b> | big</td></tr></tbody></table><p>After.</p>',
+    );
+    expect(d.sections[0]?.text).toBe(
+      '```yaml\npolicy:\n  keys:\n    rpm: 60\n```\n\n| status | code |\n| 413 | too large \\| big |\n\nAfter.',
+    );
+  });
+
   it('uses the first h1 when there is no <title>', async () => {
     expect((await parseDocument('htm', '<h1>Heading</h1><p>x</p>')).title).toBe('Heading');
   });

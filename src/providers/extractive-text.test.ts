@@ -94,6 +94,11 @@ describe('sourceUnits', () => {
     ]);
   });
 
+  it('keeps an escaped pipe inside its table cell', () => {
+    const units = sourceUnits('| flag | meaning |\n| a \\| b | either a or b |', 0);
+    expect(units.map((u) => u.text)).toEqual(['a | b: either a or b']);
+  });
+
   it('never takes a command or a table row for a heading of plain text', () => {
     const units = sourceUnits('```sh\nkeel keys revoke key_1\n```\n\nor\n\nRevocation is permanent.', 0);
     expect(units.map((u) => u.text)).toEqual(['`keel keys revoke key_1`', 'Revocation is permanent.']);

@@ -125,12 +125,13 @@ function codeBlocks(lines: string[], open: number): { block: Block | undefined; 
   };
 }
 
+// A pipe inside a cell is escaped (`\|`), as the parsers write it and Markdown allows.
 const cells = (line: string) =>
   line
     .trim()
-    .replace(/^\||\|$/g, '')
-    .split('|')
-    .map((c) => cleanInline(c));
+    .replace(/^\||(?<!\\)\|$/g, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => cleanInline(c.replace(/\\\|/g, '|')));
 
 /**
  * A table row as a sentence of its own: two columns read "name: meaning"; wider rows name every

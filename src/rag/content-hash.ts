@@ -4,7 +4,7 @@ import { formatOf } from './parse/index.ts';
 import type { DocumentInput, RagDeps } from './types.ts';
 
 // Bump when parsing or chunking changes in a way that should re-index unchanged files (2: Markdown
-// chunks keep code fences and table pipes).
+// and HTML chunks keep code fences and table pipes).
 const PIPELINE_VERSION = 2;
 
 /**

@@ -13,12 +13,59 @@ const heading: FormatCallback = (elem, walk, builder, formatOptions) => {
   builder.closeBlock({ trailingLineBreaks: 2 });
 };
 
+type Elem = Parameters<FormatCallback>[0];
+
+// Code and tables come out marked as the Markdown parser marks them (see markdown.ts): `<pre>` in
+// fences, with the language of a `language-*` class, and table rows in pipes, header row first.
+const pre: FormatCallback = (elem, walk, builder) => {
+  const classes = `${elem.attribs?.class ?? ''} ${elem.children?.find((c: Elem) => c.name === 'code')?.attribs?.class ?? ''}`;
+  const fenceLine = (text: string, before: number, after: number) => {
+    builder.openBlock({ leadingLineBreaks: before });
+    builder.addLiteral(text);
+    builder.closeBlock({ trailingLineBreaks: after });
+  };
+  fenceLine(`\`\`\`${/(?:^|\s)(?:language|lang)-([\w+-]+)/.exec(classes)?.[1] ?? ''}`, 2, 1);
+  builder.openBlock({ isPre: true, leadingLineBreaks: 1 });
+  walk(elem.children, builder);
+  builder.closeBlock({ trailingLineBreaks: 1 });
+  fenceLine('```', 1, 2);
+};
+
+const pipeRows = (rows: Array<Array<{ text: string }>>) =>
+  rows
+    .map(
+      (cells) =>
+        `| ${cells.map((c) => c.text.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|')).join(' | ')} |`,
+    )
+    .join('\n');
+
+const table: FormatCallback = (elem, walk, builder) => {
+  const walkTable = (el: Elem) => {
+    if (el.type !== 'tag') return;
+    if (el.name === 'thead' || el.name === 'tbody' || el.name === 'tfoot') {
+      for (const c of el.children ?? []) walkTable(c);
+    } else if (el.name === 'tr') {
+      builder.openTableRow();
+      for (const cell of el.children ?? []) {
+        if (cell.type !== 'tag' || (cell.name !== 'th' && cell.name !== 'td')) continue;
+        builder.openTableCell();
+        walk(cell.children, builder);
+        builder.closeTableCell();
+      }
+      builder.closeTableRow();
+    }
+  };
+  builder.openTable();
+  for (const c of elem.children ?? []) walkTable(c);
+  builder.closeTable({ tableToString: pipeRows, leadingLineBreaks: 2, trailingLineBreaks: 2 });
+};
+
 const skip = (selector: string) => ({ selector, format: 'skip' as const });
 
 // One compiled converter: html-to-text's `compile` does the option processing once.
 const convert = compile({
   wordwrap: false,
-  formatters: { keelHeading: heading },
+  formatters: { keelHeading: heading, keelPre: pre, keelTable: table },
   selectors: [
     ...[1, 2, 3, 4, 5, 6].map((level) => ({
       selector: `h${level}`,
@@ -27,7 +74,8 @@ const convert = compile({
     })),
     { selector: 'a', options: { ignoreHref: true } },
     { selector: 'img', format: 'skip' },
-    { selector: 'table', format: 'dataTable' },
+    { selector: 'table', format: 'keelTable' },
+    { selector: 'pre', format: 'keelPre' },
     { selector: 'ul', options: { itemPrefix: '- ' } },
     ...['nav', 'noscript', 'svg', 'iframe', 'canvas', 'template', 'button', 'select', 'object'].map(skip),
   ],
@@ -37,7 +85,8 @@ const TITLE = /<title[^>]*>([\s\S]*?)<\/title>/i;
 
 /**
  * HTML → readable text (html-to-text): no markup, scripts, styles or navigation; links keep their
- * text; tables become aligned text. Sections follow h1-h6; the title is `<title>`, else the first h1.
+ * text; `<pre>` becomes fenced code and tables pipe rows, as in Markdown. Sections follow h1-h6; the
+ * title is `<title>`, else the first h1.
  */
 export function parseHtml(raw: string, opts: ParseOptions): ParsedDocument {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
@@ -45,7 +94,24 @@ export function parseHtml(raw: string, opts: ParseOptions): ParsedDocument {
   const text = convert(html);
   const out = new SectionBuilder();
   let firstH1: string | undefined;
+  // Blank lines held back inside a fence: the ones before its closing line (a `<pre>`'s final
+  // newline) are dropped.
+  let inFence = false;
+  let blanks = 0;
   for (const line of text.split('\n')) {
+    if (inFence) {
+      if (line === '```') {
+        inFence = false;
+        blanks = 0;
+      } else if (line.trim() === '') {
+        blanks++;
+        continue;
+      }
+      for (; blanks > 0; blanks--) out.line('');
+      out.line(line);
+      continue;
+    }
+    if (line.startsWith('```')) inFence = true;
     if (line.startsWith(MARK)) {
       const end = line.indexOf(MARK, 1);
       const level = Number(line.slice(1, end));

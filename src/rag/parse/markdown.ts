@@ -141,7 +141,7 @@ function cleanBlockLine(line: string): string {
       .trim()
       .replace(/^\||\|$/g, '')
       .split(/(?<!\\)\|/)
-      .map((c) => cleanInline(c.trim()));
+      .map((c) => cleanInline(c.trim()).replace(/\|/g, '\\|'));
     return `| ${cells.join(' | ')} |`;
   }
   return cleanInline(l);
