@@ -78,6 +78,14 @@ describe('markdown parser', () => {
     }
   });
 
+  it('keeps code spans and escaped characters literal', async () => {
+    const d = await parseDocument(
+      'md',
+      'Name `<provider>/<model>` or `**x**`; **use `y` now**, \\*not em\\* and <b>tag</b>.',
+    );
+    expect(d.sections[0]?.text).toBe('Name <provider>/<model> or **x**; use y now, *not em* and tag.');
+  });
+
   it('reads a code span that runs over a line break as one span', async () => {
     const d = await parseDocument(
       'md',

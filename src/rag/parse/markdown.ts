@@ -147,33 +147,41 @@ function cleanBlockLine(line: string): string {
   return cleanInline(l);
 }
 
+const CODE_SPAN = /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g;
+// Code spans and escaped characters wait behind these while the rest is cleaned: they are literal,
+// so `<model>` or `**` inside a code span, or `\*`, must survive the tag and emphasis rules.
+const HOLD = /\uE000(\d+)\uE001/g;
+
 /** Inline markup → plain text. */
 export function cleanInline(s: string): string {
+  const spans: string[] = [];
+  const hold = (text: string) => `\uE000${spans.push(text) - 1}\uE001`;
+  const held = s
+    .replace(/[\uE000\uE001]/g, '')
+    // images: keep alt text; links and reference links: keep the link text
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/!\[([^\]]*)\]\[[^\]]*\]/g, '$1')
+    .replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
+    .replace(/\[([^\]]+)\]\[[^\]]*\]/g, '$1')
+    .replace(/<((?:https?|mailto):[^>\s]+)>/g, '$1')
+    // inline code: keep its content, as it is
+    .replace(CODE_SPAN, (_, _t, code: string) => hold(code.replace(/\s*\n\s*/g, ' ').trim()))
+    // backslash escapes: the character itself, safe from the emphasis rules
+    .replace(/\\([\\`*_{}[\]()#+\-.!|>~<])/g, (_, c: string) => hold(c));
   return (
-    s
-      // images: keep alt text; links and reference links: keep the link text
-      .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
-      .replace(/!\[([^\]]*)\]\[[^\]]*\]/g, '$1')
-      .replace(/\[([^\]]+)\]\([^)]*\)/g, '$1')
-      .replace(/\[([^\]]+)\]\[[^\]]*\]/g, '$1')
-      .replace(/<((?:https?|mailto):[^>\s]+)>/g, '$1')
+    held
       // HTML comments and tags
       .replace(/<!--.*?-->/g, '')
       .replace(/<\/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?\/?>/g, '')
-      // inline code: keep its content
-      .replace(/(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g, (_, _t, code: string) =>
-        code.replace(/\s*\n\s*/g, ' ').trim(),
-      )
       // emphasis and strike-through; `_` only at word edges so snake_case survives
       .replace(/(\*\*|__)(?=\S)(.+?)(?<=\S)\1/g, '$2')
       .replace(/(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])/g, '$1')
       .replace(/(?<![\w])_(?=\S)(.+?)(?<=\S)_(?![\w])/g, '$1')
       .replace(/~~(?=\S)(.+?)(?<=\S)~~/g, '$1')
-      // backslash escapes
-      .replace(/\\([\\`*_{}[\]()#+\-.!|>~<])/g, '$1')
       .replace(/&nbsp;/g, ' ')
       .replace(/&lt;/g, '<')
       .replace(/&gt;/g, '>')
       .replace(/&amp;/g, '&')
+      .replace(HOLD, (_, i: string) => spans[Number(i)] ?? '')
   );
 }
