@@ -134,6 +134,29 @@ describe.each(stateCases)('SharedState contract: $name', (c) => {
     expect((await s.peek('key:rpm', checks[0]!.rule)).remaining).toBe(2);
   });
 
+  test('checkRates answers as consumeMany would and charges nothing', async () => {
+    const checks = [
+      { key: 'chk:rpm', cost: 1, rule: { limit: 2, windowMs: HOUR } },
+      { key: 'chk:tb', cost: 1, rule: { limit: 4, windowMs: HOUR, algorithm: 'token-bucket' as const } },
+    ];
+    const open = await s.checkRates(checks);
+    expect(open).toMatchObject({ allowed: true, denied: -1 });
+    expect(open.results.map((r) => [r.allowed, r.remaining])).toEqual([
+      [true, 2],
+      [true, 4],
+    ]);
+    expect((await s.peek('chk:rpm', checks[0]!.rule)).remaining).toBe(2);
+    expect((await s.consumeMany(checks)).allowed).toBe(true);
+    expect((await s.consumeMany(checks)).allowed).toBe(true);
+    const full = await s.checkRates(checks);
+    expect(full).toMatchObject({ allowed: false, denied: 0 });
+    expect(full.results[0]).toMatchObject({ allowed: false, remaining: 0 });
+    expect(full.results[0]!.retryAfterMs).toBeGreaterThan(0);
+    expect(full.results[1]).toMatchObject({ allowed: true, remaining: 2, ticket: null });
+    // Refusing changed nothing either.
+    expect((await s.peek('chk:tb', checks[1]!.rule)).remaining).toBe(2);
+  });
+
   describe('budgets', () => {
     const lines = (userLimit: number): BudgetLine[] => [
       { counter: 'key:k1', limit: 1_000 },

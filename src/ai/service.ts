@@ -77,7 +77,12 @@ export interface AiService {
    */
   screenChat?(
     target: ChatTarget,
-    input: { messages: ChatMessage[]; trace?: SpanRecorder | undefined },
+    input: {
+      messages: ChatMessage[];
+      trace?: SpanRecorder | undefined;
+      /** Awaited first when input scanners will run (not for a target without any): may throw. */
+      beforeScan?: (() => Promise<void>) | undefined;
+    },
   ): Promise<ScreenedChat>;
   resolveEmbedder(model: string): EmbedderTarget;
   /**

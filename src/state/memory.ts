@@ -174,6 +174,11 @@ export class MemorySharedState implements SharedState {
     };
   }
 
+  async checkRates(checks: readonly RateCheck[]): Promise<ConsumeManyResult> {
+    const p = this.#limits.prepare(checks, Date.now());
+    return { allowed: p.denied === -1, results: p.results(), denied: p.denied };
+  }
+
   async adjust(
     key: string,
     delta: number,

@@ -144,7 +144,7 @@ export class RedisCodec {
   }
 
   rateArgs(
-    mode: 'consume' | 'adjust' | 'peek',
+    mode: 'consume' | 'check' | 'adjust' | 'peek',
     checks: readonly RateCheck[],
     ticket = '',
   ): { keys: string[]; args: Arg[] } {
@@ -152,7 +152,7 @@ export class RedisCodec {
     const args: Arg[] = [];
     for (const c of checks) {
       checkKey(c.key);
-      if (mode === 'consume') checkInt('cost', c.cost);
+      if (mode === 'consume' || mode === 'check') checkInt('cost', c.cost);
       checkRule(c.rule);
       const tb = c.rule.algorithm === 'token-bucket';
       const base = `${this.#p}${tb ? 'tb' : 'sw'}:${c.key}`;

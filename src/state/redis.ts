@@ -214,9 +214,17 @@ export class RedisSharedState implements SharedState {
     return (await this.consumeMany([{ key, cost, rule }])).results[0]!;
   }
 
-  async consumeMany(checks: readonly RateCheck[]): Promise<ConsumeManyResult> {
-    const { keys, args } = this.#k.rateArgs('consume', checks);
-    const [denied, rows] = await this.#run<[number, Reply[]]>('keelRate', keys, ['consume', ...args]);
+  consumeMany(checks: readonly RateCheck[]): Promise<ConsumeManyResult> {
+    return this.#rates('consume', checks);
+  }
+
+  checkRates(checks: readonly RateCheck[]): Promise<ConsumeManyResult> {
+    return this.#rates('check', checks);
+  }
+
+  async #rates(mode: 'consume' | 'check', checks: readonly RateCheck[]): Promise<ConsumeManyResult> {
+    const { keys, args } = this.#k.rateArgs(mode, checks);
+    const [denied, rows] = await this.#run<[number, Reply[]]>('keelRate', keys, [mode, ...args]);
     return { allowed: Number(denied) === -1, results: parseRows(rows, checks), denied: Number(denied) };
   }
 

@@ -230,6 +230,11 @@ export interface SharedState {
   /** Several limits charged all-or-nothing in one atomic step (keys must be distinct). */
   consumeMany(checks: readonly RateCheck[]): Promise<ConsumeManyResult>;
   /**
+   * What `consumeMany` would answer now, charging nothing: lets a caller refuse a request that is
+   * already over its limit before doing costly work, changing no counter.
+   */
+  checkRates(checks: readonly RateCheck[]): Promise<ConsumeManyResult>;
+  /**
    * Corrects an earlier charge once the real cost is known: `delta` > 0 charges more (may go
    * past the limit), < 0 refunds. With the sliding-window ticket the original entry is corrected.
    */

@@ -21,6 +21,7 @@ export function withGuards(inner: AiService, guards: Guards): AiService {
     async screenChat(t, input) {
       const profile = guards.profileFor(t);
       if (!profile) return { messages: input.messages, redacted: false };
+      if (profile.scanners.input.length > 0) await input.beforeScan?.();
       const g = new RequestGuard(profile, guards, input.trace);
       const screened: ScreenedChat = {
         messages: await g.screenInput(input.messages),

@@ -138,6 +138,21 @@ export class PolicyEngine {
     return pol;
   }
 
+  /**
+   * Refuses, changing nothing, a chat request whose caller is already over a requests-per-minute
+   * limit. The gateway asks before the input guardrails, whose scanners cost far more than this
+   * check, so a client past its limit cannot make Keel scan its flood; `admitChat` still takes the
+   * limits (and the rest) atomically afterwards.
+   */
+  async refuseOverRate(reply: FastifyReply, pol: ResolvedPolicy): Promise<void> {
+    if (pol.rpm.length === 0) return;
+    const checks = pol.rpm.map((r) => ({ key: r.key, cost: 1, rule: r.rule }));
+    const r = await this.#deps.state.checkRates(checks);
+    if (r.allowed) return;
+    setRateHeaders(reply, r.results, checks.length);
+    throw rateLimited(pol.rpm[r.denied]!, r.results[r.denied]!, 'requests', 1);
+  }
+
   async admitChat(acct: RequestAccount, reply: FastifyReply, input: AdmitChatInput): Promise<Admission> {
     const { state } = this.#deps;
     const t = input.target;

@@ -73,12 +73,18 @@ async function chatCompletion(deps: GatewayDeps, req: FastifyRequest, reply: Fas
   const policy = deps.policy;
   // The tenant's allow-list and residency first (cheap), then the input guardrails: a blocked
   // conversation is refused before limits are taken or a cache is read, and one that needed
-  // redaction never reaches an answer cache (or its embedder).
+  // redaction never reaches an answer cache (or its embedder). A caller over its request rate is
+  // refused before the scanners run, by a check that changes no counter.
   const access = policy?.checkChatAccess(acct, target);
   let screened: ScreenedChat | undefined;
   if (deps.ai.screenChat) {
     try {
-      screened = await deps.ai.screenChat(target, { messages, trace: acct.tracer });
+      screened = await deps.ai.screenChat(target, {
+        messages,
+        trace: acct.tracer,
+        // A caller already past its request rate is refused before the scanners cost anything.
+        beforeScan: policy && access ? () => policy.refuseOverRate(reply, access) : undefined,
+      });
     } catch (e) {
       const err = toHttpError(e);
       acct.trace('error', err.status, err);

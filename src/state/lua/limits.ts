@@ -158,15 +158,16 @@ end
 `;
 
 /**
- * KEYS: two per check (limiter key, its meta key). ARGV[1] mode (consume|adjust|peek), then per
- * check: algorithm (tb|sw), cost or delta, limit, windowMs, ticket.
+ * KEYS: two per check (limiter key, its meta key). ARGV[1] mode (consume|check|adjust|peek), then
+ * per check: algorithm (tb|sw), cost or delta, limit, windowMs, ticket. `check` answers as
+ * `consume` would and charges nothing.
  */
 export const RATE = `
 local now = now_ms()
 local cs = rate_args(#KEYS / 2, 0, 1)
-if ARGV[1] == 'consume' then
+if ARGV[1] == 'consume' or ARGV[1] == 'check' then
   local ok, retry, denied = rate_prepare(cs, now)
-  return {denied, rate_rows(cs, ok, retry, denied == -1, now)}
+  return {denied, rate_rows(cs, ok, retry, ARGV[1] == 'consume' and denied == -1, now)}
 end
 local out = {}
 for i, c in ipairs(cs) do
