@@ -147,6 +147,11 @@ describe('html parser', () => {
     );
   });
 
+  it('gives a table without <th> an empty header row, so its first row stays data', async () => {
+    const d = await parseDocument('html', '<table><tr><td>KEEL_PORT</td><td>8787</td></tr></table>');
+    expect(d.sections[0]?.text).toBe('|  |  |\n| KEEL_PORT | 8787 |');
+  });
+
   it('uses the first h1 when there is no <title>', async () => {
     expect((await parseDocument('htm', '<h1>Heading</h1><p>x</p>')).title).toBe('Heading');
   });

@@ -31,20 +31,24 @@ const pre: FormatCallback = (elem, walk, builder) => {
   fenceLine('```', 1, 2);
 };
 
-const pipeRows = (rows: Array<Array<{ text: string }>>) =>
-  rows
-    .map(
-      (cells) =>
-        `| ${cells.map((c) => c.text.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|')).join(' | ')} |`,
-    )
-    .join('\n');
+const pipeRow = (cells: readonly string[]) =>
+  `| ${cells.map((c) => c.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|')).join(' | ')} |`;
 
 const table: FormatCallback = (elem, walk, builder) => {
+  // The first row of a pipe table is its header; a table whose first row has no <th> gets an
+  // empty one, so its first data row is not read as column names.
+  let headed: boolean | undefined;
+  const pipeRows = (rows: Array<Array<{ text: string }>>) => {
+    const lines = rows.map((cells) => pipeRow(cells.map((c) => c.text)));
+    if (headed === false && rows[0]) lines.unshift(pipeRow(rows[0].map(() => '')));
+    return lines.join('\n');
+  };
   const walkTable = (el: Elem) => {
     if (el.type !== 'tag') return;
     if (el.name === 'thead' || el.name === 'tbody' || el.name === 'tfoot') {
       for (const c of el.children ?? []) walkTable(c);
     } else if (el.name === 'tr') {
+      headed ??= (el.children ?? []).some((c: Elem) => c.name === 'th');
       builder.openTableRow();
       for (const cell of el.children ?? []) {
         if (cell.type !== 'tag' || (cell.name !== 'th' && cell.name !== 'td')) continue;
