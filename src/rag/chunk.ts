@@ -69,8 +69,8 @@ export function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = DEFAULT_
   for (const section of doc.sections) {
     const heading = section.headingPath.join(' > ');
     // Keep at least half the budget for text, whatever the heading's length.
-    const reserve =
-      (/^ {0,3}(`{3}|~{3})/m.test(section.text) ? FENCE_RESERVE : 0) + tableHeaderTokens(section.text);
+    const lines = section.text.split('\n');
+    const reserve = (lines.some((l) => FENCE.test(l)) ? FENCE_RESERVE : 0) + tableHeaderTokens(lines);
     const budget = Math.max(
       Math.floor(opts.chunkTokens / 2),
       opts.chunkTokens - reserve - (heading ? countTokens(heading) + SEP_TOKENS : 0),
@@ -113,10 +113,10 @@ function units(text: string, budget: number): Unit[] {
 }
 
 /** Tokens of the longest table header row in a section (0 without tables): room kept to repeat it. */
-function tableHeaderTokens(text: string): number {
+function tableHeaderTokens(lines: readonly string[]): number {
   let most = 0;
   let prevRow = false;
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     const row = TABLE_ROW.test(line);
     if (row && !prevRow) most = Math.max(most, countTokens(line) + SEP_TOKENS);
     prevRow = row;
