@@ -68,7 +68,7 @@ describe('markdown parser', () => {
     const all = doc.sections.map((s) => s.text).join('\n');
     expect(all).toContain('Intro with bold, emphasis, a snake_case_name, inline code, a link');
     expect(all).toContain('a diagram');
-    expect(all).toContain('step one\nstep two\nnumbered');
+    expect(all).toContain('- step one\n- step two\n1. numbered');
     expect(all).toContain('quoted advice');
     expect(all).toContain('```sh\n# not a heading\nnpm install keel\n```');
     expect(all).toContain('| key | value |\n| port | 8787 |');

@@ -94,6 +94,21 @@ describe('sourceUnits', () => {
     ]);
   });
 
+  it('quotes a short list item of several sentences whole, and splits a long one', () => {
+    const long = Array.from({ length: 12 }, (_, i) => `Sentence ${i} says five more words.`).join(' ');
+    const units = sourceUnits(
+      `- unchanged: documents that did not change. Nothing is written for them.\n- ${long}\n\n\`\`\`sh\nnpm start\n\`\`\``,
+      0,
+    );
+    expect(units[0]).toMatchObject({
+      text: 'unchanged: documents that did not change. Nothing is written for them.',
+      item: true,
+    });
+    expect(units.filter((u) => u.text.startsWith('Sentence '))).toHaveLength(12);
+    // A two-word command in a code block is still an answer.
+    expect(units.at(-1)).toMatchObject({ text: '`npm start`', item: true });
+  });
+
   it('keeps an escaped pipe inside its table cell', () => {
     const units = sourceUnits('| flag | meaning |\n| a \\| b | either a or b |', 0);
     expect(units.map((u) => u.text)).toEqual(['a | b: either a or b']);

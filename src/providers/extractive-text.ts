@@ -93,6 +93,8 @@ interface Block {
 
 /** Code blocks longer than this are not quoted: an answer points at them rather than copying them. */
 const MAX_CODE_LINES = 12;
+/** A list item up to this many words is quoted whole, however many sentences it has. */
+const ITEM_WORDS = 50;
 /** Up to this many short lines of code read best inline, as `command`s. */
 const INLINE_CODE_LINES = 3;
 
@@ -264,14 +266,19 @@ export function sourceUnits(text: string, source: number): Unit[] {
     }
     if (b.kind === 'prose') leadIn = [];
     const context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
-    const whole = b.kind === 'code' || b.header !== undefined;
+    // A list item of a few sentences is one thought ("unchanged: ... Nothing is written for them."):
+    // quoted whole, its later sentences keep what they refer to. A long item is split like prose.
+    const whole =
+      b.kind === 'code' ||
+      b.header !== undefined ||
+      (b.kind === 'item' && words(b.text).length <= ITEM_WORDS);
     const pieces = whole ? [b.text] : splitSentences(b.text);
     for (const p of pieces) {
       // A chunk cut mid-sentence by the chunker's overlap starts with a lower-case fragment: not quotable.
       const fragment = first && b.kind === 'prose' && /^[\p{Ll}]/u.test(p);
       first = false;
       const terms = contentTerms(p);
-      if (fragment || terms.length === 0 || (!whole && words(p).length < 3)) continue;
+      if (fragment || terms.length === 0 || (!b.marked && words(p).length < 3)) continue;
       units.push({
         text: p,
         source,

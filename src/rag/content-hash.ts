@@ -4,8 +4,8 @@ import { formatOf } from './parse/index.ts';
 import type { DocumentInput, RagDeps } from './types.ts';
 
 // Bump when parsing or chunking changes in a way that should re-index unchanged files (2: Markdown
-// and HTML chunks keep code fences and table pipes).
-const PIPELINE_VERSION = 2;
+// and HTML chunks keep code fences and table pipes; 3: and Markdown list markers).
+const PIPELINE_VERSION = 3;
 
 /**
  * A document's identity for re-ingestion: its bytes plus everything that shapes its chunks and

@@ -10,11 +10,11 @@ const REF_DEF = /^ {0,3}\[[^\]]+\]:[ \t]*\S+/;
 
 /**
  * Markdown → sections by heading (ATX and setext), with the markup removed and the words kept:
- * emphasis, links (their text), images (their alt text), inline code (its content), list and quote
- * markers, table rules, HTML tags and comments, front matter. Two structures stay marked, because
- * what reads the text needs them and a model reads them as they are: fenced code keeps its fences
- * (and language) around its verbatim content, and a table row keeps its pipes (`| a | b |`, the
- * header row first). `#` lines inside code are code, not headings.
+ * emphasis, links (their text), images (their alt text), inline code (its content), quote markers,
+ * task boxes, table rules, HTML tags and comments, front matter. Three structures stay marked,
+ * because what reads the text needs them and a model reads them as they are: fenced code keeps its fences
+ * (and language) around its verbatim content, a table row keeps its pipes (`| a | b |`, the header
+ * row first), and a list item its marker (`- `, `1. `). `#` lines inside code are code, not headings.
  */
 export function parseMarkdown(raw: string, opts: ParseOptions): ParsedDocument {
   const lines = raw.split('\n');
@@ -135,7 +135,11 @@ function isBlockLine(line: string): boolean {
 function cleanBlockLine(line: string): string {
   let l = line;
   l = l.replace(/^(?: {0,3}>[ \t]?)+/, '');
-  l = l.replace(/^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?/, '');
+  // A list item keeps a marker (`- `, or its number), as the HTML parser writes lists: an item is
+  // one thought to the extractive answerer and to a model. Task boxes go.
+  const item = /^([ \t]*)([-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?/.exec(l);
+  if (item) l = l.slice(item[0].length);
+  const marker = item ? `${item[1]}${/\d/.test(item[2] ?? '') ? item[2] : '-'} ` : '';
   if (/^\s*\|.*\|\s*$/.test(l)) {
     const cells = l
       .trim()
@@ -144,7 +148,7 @@ function cleanBlockLine(line: string): string {
       .map((c) => cleanInline(c.trim()).replace(/\|/g, '\\|'));
     return `| ${cells.join(' | ')} |`;
   }
-  return cleanInline(l);
+  return marker + cleanInline(l);
 }
 
 const CODE_SPAN = /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g;
