@@ -114,6 +114,21 @@ describe('extractive answerer', () => {
     expect(row.text).not.toContain('payload_too_large');
   });
 
+  it('leaves out sentences about the documents themselves, unless nothing else answers', () => {
+    const guide = doc(
+      5,
+      'keys',
+      '# API keys\n\nThis page explains how to create an API key and how to revoke a key. ' +
+        'Run keel keys create to create an API key for a tenant. More about creating keys: api-keys.md',
+    );
+    const res = extractAnswer('How do I create an API key?', [guide], 200);
+    expect(res.text).toBe('Run keel keys create to create an API key for a tenant [5].');
+    const onlyMeta = doc(6, 'index', '# Index\n\nThis page explains how to create an API key.');
+    expect(extractAnswer('How do I create an API key?', [onlyMeta], 200).text).toBe(
+      'This page explains how to create an API key [6].',
+    );
+  });
+
   it('says plainly that nothing relevant was found for an unrelated question', async () => {
     const res = await collect(provider.stream(ask('What is the capital of France?')));
     expect(res.text).toBe(NOTHING_FOUND);

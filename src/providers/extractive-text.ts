@@ -23,6 +23,11 @@ export interface Unit {
   context: Map<string, number>;
   /** A list item under a lead-in ("An AI demo handles:"): its context may stand in for its own words. */
   leadIn: boolean;
+  /**
+   * About the document rather than its subject ("This page explains how to...", "More about keys:
+   * api-keys.md"): quoted only when nothing else answers.
+   */
+  meta: boolean;
   length: number;
 }
 
@@ -232,6 +237,11 @@ function inferHeadings(bs: Block[]): void {
   }
 }
 
+// A sentence that points at its own document, or only at another one.
+const SELF_REFERENCE = /^(?:this|the following|the next) (?:page|document|section|guide|chapter|article)\b/i;
+const CROSS_REFERENCE_ONLY = /:\s*[\w./-]+\.(?:md|html?|pdf)\s*[.!]?$/i;
+const isMeta = (sentence: string) => SELF_REFERENCE.test(sentence) || CROSS_REFERENCE_ONLY.test(sentence);
+
 function termCounts(terms: string[]): Map<string, number> {
   const tf = new Map<string, number>();
   for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
@@ -288,6 +298,7 @@ export function sourceUnits(text: string, source: number): Unit[] {
         terms: termCounts(terms),
         context,
         leadIn: b.kind === 'item' && leadIn.length > 0,
+        meta: !b.marked && isMeta(p),
         length: terms.length,
       });
     }

@@ -159,7 +159,7 @@ export function extractAnswer(
   );
   const strongTerms = new Set(strong.flatMap((s) => s.hits.map(([t]) => t)));
   // A weaker sentence stays when it is the only one about some part of the question.
-  const pool = scored
+  let pool = scored
     .filter((s) => strong.includes(s) || s.hits.some(([t]) => !strongTerms.has(t) && s.unit.terms.has(t)))
     .map((s) => ({ ...s, rel: s.rel / best }));
   // The floor applies to what the candidates cover together, so a question about three things that three
@@ -170,6 +170,8 @@ export function extractAnswer(
   for (const w of covered.values()) mass += w;
   if (pool.length === 0 || qMass <= 0 || mass / qMass < floor)
     return { text: NOTHING_FOUND, finishReason: 'stop' };
+  // Sentences about the documents themselves ("This page explains...") answer only when nothing else does.
+  if (pool.some((s) => !s.unit.meta)) pool = pool.filter((s) => !s.unit.meta);
 
   const chosen: Scored[] = [];
   let used = 0;
