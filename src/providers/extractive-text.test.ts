@@ -143,5 +143,6 @@ describe('sourceUnits', () => {
 describe('contentTerms', () => {
   it('drops stop words and question filler, and stems', () => {
     expect(contentTerms('How do I create an API key, please?')).toEqual(['creat', 'api', 'key']);
+    expect(contentTerms('What happens when a budget is exceeded?')).toEqual(['budget', 'exceed']);
   });
 });
