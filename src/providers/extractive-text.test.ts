@@ -109,6 +109,12 @@ describe('sourceUnits', () => {
     expect(units.at(-1)).toMatchObject({ text: '`npm start`', item: true });
   });
 
+  it('never quotes a block labelled as output', () => {
+    const md =
+      '```text\n$ keel ask "how do I revoke a key?"\nRevoke it with keel keys revoke.\n```\n\n```sh\nkeel keys revoke key_1\n```';
+    expect(sourceUnits(md, 0).map((u) => u.text)).toEqual(['`keel keys revoke key_1`']);
+  });
+
   it('keeps an escaped pipe inside its table cell', () => {
     const units = sourceUnits('| flag | meaning |\n| a \\| b | either a or b |', 0);
     expect(units.map((u) => u.text)).toEqual(['a | b: either a or b']);

@@ -115,10 +115,16 @@ function codeBlock(lines: string[], open: number): { body: string[]; end: number
   return { body: body.map((l) => l.slice(Number.isFinite(indent) ? indent : 0).trimEnd()), end: j };
 }
 
+// Blocks labelled as output (a sample transcript, a log, headers) show what happens; they are not
+// something to type or copy, so they are never quoted as an answer (their words still retrieve).
+const OUTPUT_LANGS = new Set(['text', 'txt', 'console', 'output', 'log', 'plaintext']);
+
 function codeBlocks(lines: string[], open: number): { block: Block | undefined; end: number } {
   const { body, end } = codeBlock(lines, open);
   const filled = body.filter((l) => l.trim().length > 0);
-  if (filled.length === 0 || body.length > MAX_CODE_LINES) return { block: undefined, end };
+  const lang = /^\s*(?:`{3,}|~{3,})\s*([\w+-]+)/.exec(lines[open]!)?.[1]?.toLowerCase();
+  if (filled.length === 0 || body.length > MAX_CODE_LINES || (lang && OUTPUT_LANGS.has(lang)))
+    return { block: undefined, end };
   // A one-to-three-line command is often the answer itself, quoted inline.
   if (filled.length <= INLINE_CODE_LINES && filled.every((l) => l.length <= 100 && !l.endsWith('\\')))
     return {
