@@ -4,6 +4,8 @@ import type { PiiMatch } from './types.ts';
 const EMAIL =
   /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}_%+-][\p{L}\p{N}._%+-]{0,63}@[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}[\p{L}\p{N}])?)*\.\p{L}{2,24}(?![\p{L}\p{N}-]|\.[\p{L}\p{N}])/uy;
 const LOCAL_CHAR = /^[\p{L}\p{N}._%+-]$/u;
+/** `scheme://user:` or `scheme://` right before a local part: URL credentials, not an address. */
+const URL_USERINFO = /:\/\/[^\s/@]*$/;
 
 /** Where the run of local-part characters that ends at `at` starts (code-point aware). */
 function runStart(text: string, at: number): number {
@@ -30,6 +32,7 @@ export function recognizeEmail(text: string): PiiMatch[] {
     const m = EMAIL.exec(text);
     if (!m) continue;
     from = m.index + m[0].length;
+    if (URL_USERINFO.test(text.slice(Math.max(0, m.index - 80), m.index))) continue;
     out.push({ type: 'EMAIL', start: m.index, end: from, score: 0.95, reason: 'email-syntax' });
   }
   return out;

@@ -104,3 +104,19 @@ describe('PII recognizers: false-positive traps stay clean', () => {
     expect(typesIn('He lives at 12 Victor Hugo Street, Paris')).toEqual(['ADDRESS']);
   });
 });
+
+describe('Secrets in connection strings', () => {
+  it('takes the password of a URL, not the host after it when the password is the word "secret"', () => {
+    const text = 'run `export DATABASE_URL=postgres://keel:secret@db.internal:5432/keel`; then `npm start`';
+    // Nor is `keel:secret@db.internal` an email address: it is the URL's user and password.
+    expect(found(text)).toEqual([['SECRET', 'secret']]);
+    expect(found('mail jane@example.com or see https://jane@example.com/x')).toEqual([
+      ['EMAIL', 'jane@example.com'],
+    ]);
+  });
+
+  it('still takes a labelled value that follows its label with a separator or a space', () => {
+    expect(found('the token abcdEFGH1234ijkl here')).toContainEqual(['SECRET', 'abcdEFGH1234ijkl']);
+    expect(found('secret=hunter2hunter2')).toContainEqual(['SECRET', 'hunter2hunter2']);
+  });
+});

@@ -34,8 +34,10 @@ const KNOWN: Array<[RegExp, string, string]> = [
   ],
 ];
 
+// The value may not start with '@' (a label word used as a URL's password, `user:secret@host`)
+// and never holds a backtick (the end of a code span, not part of a key).
 const LABELLED =
-  /\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|passwort|kennwort|bearer|authorization)\b["']?\s*(?:[:=]|=>|\bis\b|\bist\b)?\s*["']?(?:bearer\s+)?([^\s"',;]{8,})/gi;
+  /\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|passwort|kennwort|bearer|authorization)\b["']?\s*(?:[:=]|=>|\bis\b|\bist\b)?\s*["']?(?:bearer\s+)?([^\s"'`,;@][^\s"'`,;]{7,})/gi;
 const LABEL_HINTS = ['key', 'secret', 'token', 'passw', 'pwd', 'bearer', 'authoriz', 'kennwort'];
 const RANDOM_MIN = 24;
 const HEXISH = /^(?:[0-9a-f]+|[0-9A-F]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
