@@ -144,6 +144,21 @@ describe('sourceUnits', () => {
     expect(units[0]!.context.has('check')).toBe(true);
     expect(units[2]!.leadIn).toBe(false);
   });
+
+  it("takes a paragraph's run-in heading as the context of its sentences, not as a sentence", () => {
+    const units = sourceUnits(
+      '## rag\n\n**Chunking.** Documents are split by headings. Each piece is counted in tokens.\n\nNext paragraph here.',
+      0,
+    );
+    expect(units.map((u) => u.text)).toEqual([
+      'Documents are split by headings.',
+      'Each piece is counted in tokens.',
+      'Next paragraph here.',
+    ]);
+    expect([...units[0]!.context.keys()]).toEqual(['rag', 'chunk']);
+    expect(units[1]!.context.has('chunk')).toBe(true);
+    expect(units[2]!.context.has('chunk')).toBe(false);
+  });
 });
 
 describe('contentTerms', () => {

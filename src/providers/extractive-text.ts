@@ -248,6 +248,13 @@ const SELF_REFERENCE = /^(?:this|the following|the next) (?:page|document|sectio
 const CROSS_REFERENCE_ONLY = /:\s*[\w./-]+\.(?:md|html?|pdf)\s*[.!]?$/i;
 const isMeta = (sentence: string) => SELF_REFERENCE.test(sentence) || CROSS_REFERENCE_ONLY.test(sentence);
 
+/** The terms of a paragraph's run-in heading ("Chunking.", "Retries and fallbacks:"), if it starts with one. */
+function runInHeading(sentence: string): string[] | undefined {
+  if (!/^[\p{Lu}`][^.:!?]*[.:]$/u.test(sentence) || words(sentence).length > 4) return undefined;
+  const terms = contentTerms(sentence);
+  return terms.length > 0 ? terms : undefined;
+}
+
 function termCounts(terms: string[]): Map<string, number> {
   const tf = new Map<string, number>();
   for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
@@ -281,7 +288,7 @@ export function sourceUnits(text: string, source: number): Unit[] {
       continue;
     }
     if (b.kind === 'prose') leadIn = [];
-    const context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
+    let context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
     // A list item of a few sentences is one thought ("unchanged: ... Nothing is written for them."):
     // quoted whole, its later sentences keep what they refer to. A long item is split like prose.
     const whole =
@@ -289,6 +296,13 @@ export function sourceUnits(text: string, source: number): Unit[] {
       b.header !== undefined ||
       (b.kind === 'item' && words(b.text).length <= ITEM_WORDS);
     const pieces = whole ? [b.text] : splitSentences(b.text);
+    const runIn = b.kind === 'prose' && pieces.length > 1 ? runInHeading(pieces[0]!) : undefined;
+    if (runIn) {
+      // "**Chunking.** The default size is..." : the run-in heading is the paragraph's own heading.
+      context = termCounts([...heading, ...runIn]);
+      pieces.shift();
+      first = false;
+    }
     for (const p of pieces) {
       // A chunk cut mid-sentence by the chunker's overlap starts with a lower-case fragment: not quotable.
       const fragment = first && b.kind === 'prose' && /^[\p{Ll}]/u.test(p);
