@@ -145,6 +145,19 @@ describe('sourceUnits', () => {
     expect(units[2]!.leadIn).toBe(false);
   });
 
+  it('quotes the sentences of a paragraph before its closing lead-in, and gives the lead-in to the block after', () => {
+    const units = sourceUnits(
+      'Latency percentiles come from the stored traces. The p95 per hour:\n\n```bash\ncurl /v1/stats\n```',
+      0,
+    );
+    expect(units.map((u) => u.text)).toEqual([
+      'Latency percentiles come from the stored traces.',
+      '`curl /v1/stats`',
+    ]);
+    expect(units[0]!.context.size).toBe(0);
+    expect([...units[1]!.context.keys()]).toEqual(['p95', 'per', 'hour']);
+  });
+
   it("takes a paragraph's run-in heading as the context of its sentences, not as a sentence", () => {
     const units = sourceUnits(
       '## rag\n\n**Chunking.** Documents are split by headings. Each piece is counted in tokens.\n\nNext paragraph here.',

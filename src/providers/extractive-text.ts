@@ -33,7 +33,7 @@ export interface Unit {
 
 // Words a question is phrased with that say nothing about its subject.
 const QUESTION_FILLER = new Set(
-  'please tell explain describe show know want need like would could give way ways use using used get also one happen happens happened'.split(
+  'please tell explain describe show know want need like would could give way ways use using used get also one see view look happen happens happened'.split(
     ' ',
   ),
 );
@@ -281,14 +281,6 @@ export function sourceUnits(text: string, source: number): Unit[] {
       first = false;
       continue;
     }
-    if (b.kind === 'prose' && b.text.endsWith(':')) {
-      // A lead-in introduces what follows; it is context, not an answer.
-      leadIn = contentTerms(b.text);
-      first = false;
-      continue;
-    }
-    if (b.kind === 'prose') leadIn = [];
-    let context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
     // A list item of a few sentences is one thought ("unchanged: ... Nothing is written for them."):
     // quoted whole, its later sentences keep what they refer to. A long item is split like prose.
     const whole =
@@ -296,6 +288,14 @@ export function sourceUnits(text: string, source: number): Unit[] {
       b.header !== undefined ||
       (b.kind === 'item' && words(b.text).length <= ITEM_WORDS);
     const pieces = whole ? [b.text] : splitSentences(b.text);
+    let nextLeadIn: string[] = [];
+    if (b.kind === 'prose') {
+      // A lead-in ("An app's p95 latency per hour:") introduces what follows; it is context, not an
+      // answer. The sentences before it in its paragraph are quoted as usual.
+      if (pieces.at(-1)?.endsWith(':')) nextLeadIn = contentTerms(pieces.pop()!);
+      leadIn = [];
+    }
+    let context = termCounts([...heading, ...leadIn, ...(b.header ? contentTerms(b.header) : [])]);
     const runIn = b.kind === 'prose' && pieces.length > 1 ? runInHeading(pieces[0]!) : undefined;
     if (runIn) {
       // "**Chunking.** The default size is..." : the run-in heading is the paragraph's own heading.
@@ -322,6 +322,8 @@ export function sourceUnits(text: string, source: number): Unit[] {
         length: terms.length,
       });
     }
+    first = false;
+    if (b.kind === 'prose') leadIn = nextLeadIn;
   }
   return units;
 }
