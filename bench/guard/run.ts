@@ -180,21 +180,28 @@ async function benchInjection(): Promise<void> {
   results.injection = out;
 }
 
+/** Injection false positives among texts with no injection in them, at each profile's threshold. */
+async function injectionFalsePositives(texts: string[], what: string): Promise<Record<string, unknown>> {
+  const scores = await injectionScores(texts);
+  const out: Record<string, unknown> = {};
+  console.log(`\nFalse positives on ordinary questions: ${what} (${texts.length}, no injections)`);
+  for (const [name, th] of Object.entries(THRESHOLDS)) {
+    const fp = scores.filter((s) => s >= th).length;
+    out[name] = { injectionFalsePositives: fp, rate: fp / texts.length };
+    console.log(
+      `injection, ${name.padEnd(8)}: ${fp} of ${texts.length} flagged (${((100 * fp) / texts.length).toFixed(1)}%)`,
+    );
+  }
+  return out;
+}
+
 async function benchCacm(): Promise<void> {
   const recs = readJsonl<{ text: string }>('ir-cacm/queries.jsonl');
   if (!recs) return;
-  const scores = await injectionScores(recs.map((r) => r.text));
-  const out: Record<string, unknown> = {};
-  console.log(
-    `\nFalse positives on ordinary questions: ir-cacm/queries.jsonl (${recs.length} topics, no injections)`,
+  const out = await injectionFalsePositives(
+    recs.map((r) => r.text),
+    'ir-cacm/queries.jsonl topics',
   );
-  for (const [name, th] of Object.entries(THRESHOLDS)) {
-    const fp = scores.filter((s) => s >= th).length;
-    out[name] = { injectionFalsePositives: fp, rate: fp / recs.length };
-    console.log(
-      `injection, ${name.padEnd(8)}: ${fp} of ${recs.length} flagged (${((100 * fp) / recs.length).toFixed(1)}%)`,
-    );
-  }
   const types = new Map<string, number>();
   for (const r of recs)
     for (const s of await predict(piiOnly('standard'), r.text))
@@ -203,6 +210,19 @@ async function benchCacm(): Promise<void> {
   console.log(`PII findings (standard; these topics do name real authors): ${summary}`);
   out.piiFindings = Object.fromEntries(types);
   results.cacm = out;
+}
+
+/**
+ * The questions of bench/docs-qa: what users of an AI gateway ask about it, system prompts and
+ * instructions included, which naive extraction rules take for attacks.
+ */
+async function benchProductQuestions(): Promise<void> {
+  const file = join(ROOT, 'bench/docs-qa/cases.jsonl');
+  const texts = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => (JSON.parse(l) as { input: string }).input);
+  results.productQuestions = await injectionFalsePositives(texts, 'bench/docs-qa questions about Keel');
 }
 
 function prompt2000(): string {
@@ -268,6 +288,7 @@ async function main(): Promise<void> {
   await benchWnut();
   await benchInjection();
   await benchCacm();
+  await benchProductQuestions();
   await benchLatency();
   const jsonAt = process.argv.indexOf('--json');
   if (jsonAt > 0 && process.argv[jsonAt + 1]) {

@@ -27,6 +27,9 @@ export interface Rule {
 }
 
 const G = '[^.!?\\n]'; // within one clause
+/** A determiner and a noun that is not the assistant itself: "an app", "the default app", "all apps". */
+const OTHER_OWNER =
+  '(?:an?|the|each|every|all|any|my|our|his|her|their)\\s+(?!(?:ai|assistant|bot|chatbot|model|llm|conversation|chat)\\b)(?:\\w+\\s+)?(?!(?:ai|assistant|bot|chatbot|model|llm|conversation|chat)\\b)\\w+';
 
 const OVERRIDE_VERB =
   '(?:ignore|ignoring|disregard|forget|skip|bypass|override|overwrite|neglect|discard|abandon|set aside|throw away|drop|erase|delete|clear)';
@@ -312,7 +315,10 @@ export const RULES: readonly Rule[] = [
     ['prom', 'inst', 'dire', 'conf', 'syst', 'init'],
     'prompt_extraction',
     0.7,
-    `\\b(?:show|reveal|print|repeat|display|output|tell|give|share|list|write|dump|leak|expose|spell out|recite|echo|what (?:is|are|were))\\b${G}{0,40}\\b(?:your|the|its|initial|original|hidden|secret|system|above|previous|full|entire)\\s+(?:\\w+\\s+){0,2}(?:system\\s+)?(?:prompt|prompts|prompt texts?|instructions|directives|configuration|system message|initiali[sz]ation)\\b`,
+    // Not a question about some other thing's prompt, which an AI gateway's users ask all the time:
+    // "give an app its own system prompt", "write a system prompt for my app", "the system prompt of
+    // the default app". The assistant's own ("your", "of the assistant", "for me") still counts.
+    `\\b(?:show|reveal|print|repeat|display|output|tell|give|share|list|write|dump|leak|expose|spell out|recite|echo|what (?:is|are|were))\\b(?!\\s+${OTHER_OWNER}\\s+(?:its|their)\\s+own\\b)${G}{0,40}\\b(?:your|the|its|initial|original|hidden|secret|(?<!\\ban?\\s)system|above|previous|full|entire)\\s+(?:\\w+\\s+){0,2}(?:system\\s+)?(?:prompt|prompts|prompt texts?|instructions|directives|configuration|system message|initiali[sz]ation)\\b(?!\\s+(?:of|for)\\s+${OTHER_OWNER})`,
   ),
   r(
     'above_verbatim',
