@@ -2,6 +2,11 @@ import type { AppConfig, KeelConfig } from '../config/schema.ts';
 
 export interface ResolvedApp extends AppConfig {
   name: string;
+  /**
+   * Retrieve this many chunks instead of `topK` (evals score retrieval ten deep and more); the
+   * answer still sees only the first `topK`, as in production.
+   */
+  retrievalDepth?: number | undefined;
 }
 
 /**

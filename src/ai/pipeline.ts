@@ -75,7 +75,7 @@ export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<
         tenantId: input.tenantId,
         collections: app.collections,
         query,
-        topK: app.topK,
+        topK: Math.max(app.topK, app.retrievalDepth ?? 0),
       });
     } catch (e) {
       // A tenant that has not ingested into the app's collections yet simply has no documents:
@@ -107,6 +107,8 @@ export async function runApp(retrieve: RetrieveFn, input: AppRunInput): Promise<
     })),
   });
 
+  // Deeper hits were for the retrieval span (an eval's metrics); the answer sees the app's topK.
+  if (hits.length > app.topK) hits = hits.slice(0, app.topK);
   if (input.screenHits && hits.length > 0) hits = await input.screenHits(hits);
 
   const p0 = performance.now();

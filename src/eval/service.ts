@@ -104,8 +104,8 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
   const targetFor = (app: string, depth: number | undefined): ChatTarget => {
     const t = deps.ai.resolveChat(app);
     if (t.kind !== 'app') return t;
-    const topK = Math.min(MAX_DEPTH, Math.max(1, Math.floor(depth ?? Math.max(t.app.topK, 10))));
-    return { ...t, app: { ...t.app, topK } };
+    const retrievalDepth = Math.min(MAX_DEPTH, Math.max(1, Math.floor(depth ?? Math.max(t.app.topK, 10))));
+    return { ...t, app: { ...t.app, retrievalDepth } };
   };
 
   const askWith =
@@ -174,7 +174,7 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
         req.variations === true ? {} : req.variations === false ? undefined : req.variations;
       const config: Record<string, unknown> = {
         target: target.kind === 'app' ? { app: target.app } : { model: target.name },
-        depth: target.kind === 'app' ? target.app.topK : null,
+        depth: target.kind === 'app' ? target.app.retrievalDepth : null,
         concurrency: req.concurrency ?? 4,
       };
       const report = await runEval({
