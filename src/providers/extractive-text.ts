@@ -33,7 +33,7 @@ export interface Unit {
 
 // Words a question is phrased with that say nothing about its subject.
 const QUESTION_FILLER = new Set(
-  'please tell explain describe show know want need like would could give way ways use using used get also one see view look happen happens happened'.split(
+  'please tell explain describe show know want need like would could give way ways use using used get also one see view look work works working worked go goes going make possible happen happens happened'.split(
     ' ',
   ),
 );
