@@ -249,6 +249,7 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
     const ingest: IngestService = {
       ingest: ({ tenantId, collection, documents, signal }) =>
         ingestDocuments(rag, { tenantId, collection, signal, documents: documents.map(toDocumentInput) }),
+      search: ({ collection, ...opts }) => retrieve(rag, { ...opts, collections: [collection] }),
     };
     const app = buildGateway(
       {

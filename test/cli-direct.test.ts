@@ -134,7 +134,7 @@ describe('keel CLI on a data dir (no server)', { timeout: 180_000 }, () => {
     expect(second.stderr).not.toContain('generated');
   });
 
-  it('docs lists collections and documents; rm deletes a document and its chunks', async () => {
+  it('docs lists collections and documents; search shows what retrieval finds; rm deletes a document and its chunks', async () => {
     const cols = await keel('docs', 'collections');
     expect(cols.code).toBe(0);
     expect(cols.stdout).toMatch(/^default\s+2\s+\d+\s+hashing$/m);
@@ -142,6 +142,13 @@ describe('keel CLI on a data dir (no server)', { timeout: 180_000 }, () => {
     expect(list.code).toBe(0);
     const ids = (JSON.parse(list.stdout) as Array<{ id: string }>).map((d) => d.id);
     expect(ids).toEqual(['corpus/lighthouse.md', 'corpus/nested/tides.html']);
+
+    // search: what an app would retrieve, best first, with where it ranked and what it says.
+    const found = await keel('docs', 'search', 'how', 'high', 'do', 'spring', 'tides', 'rise?');
+    expect(found.code).toBe(0);
+    expect(found.stdout).toMatch(
+      /^1\. corpus\/nested\/tides\.html › .*Tides\n {3}score \d\.\d{4} \(bm25 #1, vector #\d+\)\n {3}.*Spring tides at Skerryvore rise four metres/m,
+    );
 
     const rm = await keel('docs', 'rm', 'corpus/nested/tides.html');
     expect(rm.code).toBe(0);

@@ -91,6 +91,7 @@ describe('admin, ingest, models and embeddings APIs end to end', () => {
       ['GET', '/v1/collections', undefined],
       ['GET', '/v1/collections/default/documents', undefined],
       ['DELETE', '/v1/collections/default/documents/a', undefined],
+      ['POST', '/v1/collections/default/search', { query: 'x' }],
     ] as const) {
       const res = await api(t, method, path, { key, body });
       expect(res.status, `${method} ${path}`).toBe(403);
@@ -248,6 +249,86 @@ describe('admin, ingest, models and embeddings APIs end to end', () => {
       status: 400,
       body: { error: { param: 'limit' } },
     });
+  });
+
+  it('searches a collection as an app retrieves it: ranks, lists, text, modes, filters', async () => {
+    const ing = await api(t, 'POST', '/v1/collections/harbour/documents', {
+      body: {
+        documents: [
+          {
+            id: 'tides.md',
+            text: '# Tides\n\nSpring tides follow the new and the full moon.',
+            metadata: { team: 'pilots' },
+          },
+          {
+            id: 'moorings.md',
+            text: '# Moorings\n\nA visiting yacht takes a mooring buoy on the east pontoon.',
+            metadata: { team: 'office' },
+          },
+          {
+            id: 'fees.md',
+            text: '# Fees\n\nMooring fees are paid at the harbour office before noon.',
+            metadata: { team: 'office' },
+          },
+        ],
+      },
+    });
+    expect(ing.body).toMatchObject({ documents: 3, errors: [] });
+    type Result = {
+      object: string;
+      rank: number;
+      document_id: string;
+      heading: string;
+      text: string;
+      score: number;
+      fts_rank: number | null;
+      vector_rank: number | null;
+    };
+    const search = async (body: Record<string, unknown>) => {
+      const res = await api(t, 'POST', '/v1/collections/harbour/search', { body });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body as { object: string; collection: string; mode: string; data: Result[] };
+    };
+
+    const hybrid = await search({ query: 'when are spring tides?' });
+    expect(hybrid).toMatchObject({ object: 'list', collection: 'harbour', mode: 'hybrid' });
+    expect(hybrid.data[0]).toMatchObject({
+      object: 'search.result',
+      rank: 1,
+      document_id: 'tides.md',
+      heading: 'Tides',
+      fts_rank: 1,
+    });
+    expect(hybrid.data[0]!.text).toContain('Spring tides follow the new and the full moon.');
+    expect(hybrid.data.map((r) => r.rank)).toEqual(hybrid.data.map((_, i) => i + 1));
+
+    // BM25 alone: only chunks holding a query word, no vector ranks; top_k bounds the list.
+    const fts = await search({ query: 'pontoon', mode: 'fts' });
+    expect(fts.data.map((r) => [r.document_id, r.fts_rank, r.vector_rank])).toEqual([
+      ['moorings.md', 1, null],
+    ]);
+    const vector = await search({ query: 'mooring fees', mode: 'vector', top_k: 2 });
+    expect(vector.data).toHaveLength(2);
+    expect(vector.data.every((r) => r.fts_rank === null && r.vector_rank === r.rank)).toBe(true);
+
+    // A metadata filter keeps only the matching documents' chunks.
+    const office = await search({ query: 'mooring tides fees', filter: { team: 'office' } });
+    expect(office.data.map((r) => r.document_id).sort()).toEqual(['fees.md', 'moorings.md']);
+
+    expect(await api(t, 'POST', '/v1/collections/nowhere/search', { body: { query: 'x' } })).toMatchObject({
+      status: 404,
+      body: { error: { code: 'not_found', param: 'name' } },
+    });
+    expect(await api(t, 'POST', '/v1/collections/harbour/search', { body: { query: '  ' } })).toMatchObject({
+      status: 400,
+      body: { error: { param: 'query' } },
+    });
+    expect(
+      await api(t, 'POST', '/v1/collections/harbour/search', { body: { query: 'x', top_k: 0 } }),
+    ).toMatchObject({ status: 400, body: { error: { param: 'top_k' } } });
+    expect(
+      await api(t, 'POST', '/v1/collections/harbour/search', { body: { query: 'x', mode: 'exact' } }),
+    ).toMatchObject({ status: 400, body: { error: { param: 'mode' } } });
   });
 
   it('reports bad ingest input by field and ingests nothing', async () => {

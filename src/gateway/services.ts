@@ -1,5 +1,5 @@
 import type { EvalService } from '../eval/service.ts';
-import type { DocumentFormat } from '../rag/types.ts';
+import type { DocumentFormat, RetrievalHit, RetrievalMode } from '../rag/types.ts';
 import type { UsageEntry } from '../store/queries/usage.ts';
 import type { KeelMetrics } from '../telemetry/metrics.ts';
 import type { TraceInput } from '../telemetry/tracing.ts';
@@ -49,6 +49,18 @@ export interface IngestSummary {
   errors: { uri: string; message: string }[];
 }
 
+/** A retrieval over one collection, as an app would run it, without a model. */
+export interface SearchInput {
+  tenantId: string;
+  collection: string;
+  query: string;
+  topK: number;
+  mode: RetrievalMode;
+  /** Chunks whose metadata contains this object. */
+  filter?: Record<string, unknown> | undefined;
+}
+
+/** The documents of the tenant's collections: ingest, and search them the way apps retrieve. */
 export interface IngestService {
   ingest(input: {
     tenantId: string;
@@ -56,4 +68,5 @@ export interface IngestService {
     documents: IngestDocumentInput[];
     signal?: AbortSignal | undefined;
   }): Promise<IngestSummary>;
+  search(input: SearchInput): Promise<RetrievalHit[]>;
 }

@@ -17,10 +17,35 @@ interface CollectionInfo {
   embedder: string;
 }
 
+interface SearchResult {
+  rank: number;
+  score: number;
+  fts_rank: number | null;
+  vector_rank: number | null;
+  document_id: string;
+  heading: string;
+  text: string;
+}
+
 const PAGE = 1_000;
+/** Characters of each result's text shown by `keel docs search` (`--json` has it all). */
+const SNIPPET = 240;
+
+/** A search result as two lines and an indented snippet: what it is, where it ranked, what it says. */
+export function formatSearchResult(r: SearchResult): string {
+  const lists = [r.fts_rank && `bm25 #${r.fts_rank}`, r.vector_rank && `vector #${r.vector_rank}`].filter(
+    Boolean,
+  );
+  const where = r.heading ? `${r.document_id} › ${r.heading}` : r.document_id;
+  const flat = r.text.replace(/\s+/g, ' ').trim();
+  const snippet = flat.length > SNIPPET ? `${flat.slice(0, SNIPPET)}…` : flat;
+  return `${r.rank}. ${where}\n   score ${r.score.toFixed(4)}${lists.length ? ` (${lists.join(', ')})` : ''}\n   ${snippet}\n`;
+}
 
 export function registerDocs(program: Command): void {
-  const docs = program.command('docs').description('List collections and their documents; delete documents');
+  const docs = program
+    .command('docs')
+    .description('List collections and their documents; search them; delete documents');
 
   docs
     .command('collections')
@@ -79,6 +104,38 @@ export function registerDocs(program: Command): void {
         await client.close();
       }
     });
+
+  docs
+    .command('search')
+    .description('Show what an app over the collection would retrieve for a question (no model is called)')
+    .argument('<query...>', 'the question or search words')
+    .option('-C, --collection <name>', 'collection', 'default')
+    .option('-k, --top-k <n>', 'results', '10')
+    .option('--mode <mode>', 'hybrid, fts (BM25 only) or vector', 'hybrid')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        words: string[],
+        opts: { collection: string; topK: string; mode: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const client = await connect(configFor(cmd), info, 'docs');
+        try {
+          const res = await expectOk<{ data: SearchResult[] }>(
+            await client.request('POST', `/v1/collections/${encodeURIComponent(opts.collection)}/search`, {
+              query: words.join(' '),
+              top_k: Number(opts.topK),
+              mode: opts.mode,
+            }),
+          );
+          if (opts.json) return out(`${JSON.stringify(res.data, null, 2)}\n`);
+          if (res.data.length === 0) return out(`nothing in collection ${opts.collection} matches\n`);
+          out(res.data.map(formatSearchResult).join('\n'));
+        } finally {
+          await client.close();
+        }
+      },
+    );
 
   docs
     .command('rm')

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
 import { collectionsOf, documentsOf, removeDocuments } from '../../rag/documents.ts';
+import { MAX_TOP_K } from '../../rag/retrieve.ts';
 import { requireAdmin } from '../auth.ts';
 import { CollectionNameSchema, IngestBodySchema, parseBody, parseQuery } from '../schemas.ts';
 import type { GatewayDeps } from '../server.ts';
@@ -18,6 +19,14 @@ const DocumentListQuerySchema = z
   })
   .strict();
 
+const SearchBodySchema = z.strictObject({
+  query: z.string().trim().min(1).max(8_000),
+  top_k: z.number().int().min(1).max(MAX_TOP_K).default(10),
+  mode: z.enum(['hybrid', 'fts', 'vector']).default('hybrid'),
+  /** Chunks whose metadata contains this object. */
+  filter: z.record(z.string(), z.unknown()).optional(),
+});
+
 /** The collection named in the path, or a 400 naming `name`. */
 function collectionParam(raw: string): string {
   const name = CollectionNameSchema.safeParse(raw);
@@ -31,7 +40,7 @@ function collectionParam(raw: string): string {
 
 /**
  * The caller's tenant's collections and their documents: ingest (collections are created on first
- * use), list, delete. Admin only.
+ * use), list, delete, and search (what an app over the collection would retrieve). Admin only.
  */
 export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   app.get('/v1/collections', { preHandler: requireAdmin }, async (req) => {
@@ -88,6 +97,50 @@ export function ingestRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         });
       }
       return { object: 'document.deleted', id, collection, deleted: true };
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/collections/:name/search',
+    { preHandler: requireAdmin },
+    async (req) => {
+      const collection = collectionParam(req.params.name);
+      const body = parseBody(SearchBodySchema, req.body);
+      const hits = await deps.ingest
+        .search({
+          tenantId: req.principal.tenantId,
+          collection,
+          query: body.query,
+          topK: body.top_k,
+          mode: body.mode,
+          filter: body.filter,
+        })
+        .catch((e: unknown) => {
+          // The collection is the path's `name`, not a body field.
+          if (e instanceof KeelError && e.code === 'not_found')
+            throw new KeelError('not_found', e.message, { param: 'name' });
+          throw e;
+        });
+      return {
+        object: 'list',
+        collection,
+        query: body.query,
+        mode: body.mode,
+        data: hits.map((h, i) => ({
+          object: 'search.result',
+          rank: i + 1,
+          score: h.score,
+          fts_rank: h.ftsRank ?? null,
+          vector_rank: h.vectorRank ?? null,
+          chunk_id: h.chunkId,
+          document_id: h.externalId,
+          title: h.title,
+          uri: h.uri,
+          heading: h.heading,
+          position: h.position,
+          text: h.text,
+        })),
+      };
     },
   );
 
