@@ -308,6 +308,35 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     await shot('08-compare');
   });
 
+  it("lists a collection's documents and shows what a search retrieves", async () => {
+    await page.getByRole('link', { name: 'Documents' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Documents' }).waitFor();
+    const rows = page.locator('table.data tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.allTextContents()).toEqual([
+      expect.stringContaining('deploy.md'),
+      expect.stringContaining('keys.md'),
+    ]);
+    await page.getByLabel('Question or words').fill('How do I scale out with a load balancer?');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const first = page
+      .getByRole('list', { name: 'What an app over default retrieves' })
+      .locator('li')
+      .first();
+    await first.waitFor();
+    expect(await first.locator('.result-head').textContent()).toContain('deploy.md');
+    expect(await first.locator('.result-text').textContent()).toContain('several gateway replicas');
+    expect(await first.locator('.result-ranks').textContent()).toMatch(/full-text #1\b/);
+    // The search is in the URL: reloading or sharing it shows the same results.
+    const [path, params] = new URL(page.url()).hash.split('?');
+    expect(path).toBe('#/documents');
+    expect(Object.fromEntries(new URLSearchParams(params))).toEqual({
+      collection: 'default',
+      q: 'How do I scale out with a load balancer?',
+    });
+    await shot('09-documents-search');
+  });
+
   it('shows usage by app and where budgets stand', async () => {
     const put = await api(t, 'PUT', '/v1/admin/budgets/apps/default', { body: { budget: { daily_usd: 5 } } });
     expect(put.status).toBe(200);
@@ -323,19 +352,19 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     await budgets.getByText('app default').waitFor();
     expect(await budgets.textContent()).toContain('of $5.00');
     expect(await page.locator('[data-chart="usage-cost"]').getAttribute('data-points')).not.toBe('0');
-    await shot('09-usage');
+    await shot('10-usage');
 
     // Back on the overview, the thumbs-down counts in the feedback ratio.
     await page.getByRole('link', { name: 'Overview' }).click();
     const fb = page.locator('.stat', { hasText: 'Positive feedback' });
     await expect.poll(() => fb.textContent()).toContain('0 up · 1 down');
-    await shot('10-overview-after');
+    await shot('11-overview-after');
 
     // A phone-sized window: the layout reflows instead of overflowing.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'Traces' }).click();
     await page.locator('table.traces tbody tr').first().waitFor();
-    await page.screenshot({ path: join(ARTIFACTS, '11-phone-traces.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '12-phone-traces.png') });
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     expect(consoleErrors).toEqual([]);
   });

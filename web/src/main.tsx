@@ -1,6 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { session } from './api.ts';
+import { Documents } from './pages/documents.tsx';
 import { EvalCompare } from './pages/eval-compare.tsx';
 import { EvalRun } from './pages/eval-run.tsx';
 import { Evals } from './pages/evals.tsx';
@@ -17,6 +18,7 @@ const NAV = [
   { path: '/', label: 'Overview' },
   { path: '/traces', label: 'Traces' },
   { path: '/usage', label: 'Usage & budgets' },
+  { path: '/documents', label: 'Documents' },
   { path: '/evals', label: 'Eval runs' },
   { path: '/playground', label: 'Playground' },
 ] as const;
@@ -39,6 +41,8 @@ function Page({ route }: { route: Route }) {
     case 'evals':
       if (id === 'compare') return <EvalCompare query={route.query} />;
       return id ? <EvalRun id={id} /> : <Evals />;
+    case 'documents':
+      return <Documents query={route.query} />;
     case 'playground':
       return <Playground />;
     default:

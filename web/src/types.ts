@@ -195,3 +195,31 @@ export interface BudgetPolicy {
     budgets: BudgetState[];
   };
 }
+
+export interface CollectionInfo {
+  name: string;
+  documents: number;
+  chunks: number;
+  embedder: string;
+  dimensions: number;
+}
+
+export interface DocumentInfo {
+  id: string;
+  title: string;
+  uri: string;
+  chunks: number;
+  updated_at: string;
+}
+
+export interface SearchResult {
+  rank: number;
+  score: number;
+  fts_rank: number | null;
+  vector_rank: number | null;
+  chunk_id: string;
+  document_id: string;
+  title: string;
+  heading: string;
+  text: string;
+}
