@@ -12,10 +12,11 @@ export interface Loaded<T> {
 }
 
 /**
- * GETs `path` whenever it changes (null: nothing to load). A newer request aborts the older one,
- * so a fast filter change never shows a stale answer.
+ * GETs `path` (or POSTs `body` to it) whenever either changes (null: nothing to load). A newer
+ * request aborts the older one, so a fast filter change never shows a stale answer.
  */
-export function useApi<T>(path: string | null): Loaded<T> {
+export function useApi<T>(path: string | null, body?: unknown): Loaded<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({
     loading: path !== null,
   });
@@ -28,7 +29,8 @@ export function useApi<T>(path: string | null): Loaded<T> {
     }
     const ctl = new AbortController();
     setState((s) => ({ data: s.data, loading: true }));
-    api<T>(path, { signal: ctl.signal }).then(
+    const send = payload === undefined ? {} : { method: 'POST', body: JSON.parse(payload) as unknown };
+    api<T>(path, { ...send, signal: ctl.signal }).then(
       (data) => setState({ data, loading: false }),
       (e: unknown) => {
         if (ctl.signal.aborted) return;
@@ -36,7 +38,7 @@ export function useApi<T>(path: string | null): Loaded<T> {
       },
     );
     return () => ctl.abort();
-  }, [path, tick]);
+  }, [path, payload, tick]);
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
 

@@ -1,5 +1,5 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, withQuery } from '../api.ts';
+import { useState } from 'preact/hooks';
+import { withQuery } from '../api.ts';
 import { fmtInt, fmtTime } from '../format.ts';
 import { href, navigate } from '../router.ts';
 import type { CollectionInfo, DocumentInfo, SearchResult } from '../types.ts';
@@ -94,30 +94,17 @@ function SearchForm({ collection, initial }: { collection: string; initial: stri
 }
 
 function Results({ collection, q }: { collection: string; q: string }) {
-  const [state, setState] = useState<{ data?: SearchResult[]; error?: ApiError }>({});
-  useEffect(() => {
-    const ctl = new AbortController();
-    setState({});
-    api<{ data: SearchResult[] }>(`/v1/collections/${encodeURIComponent(collection)}/search`, {
-      method: 'POST',
-      body: { query: q, top_k: 10 },
-      signal: ctl.signal,
-    }).then(
-      (r) => setState({ data: r.data }),
-      (e: unknown) => {
-        if (!ctl.signal.aborted)
-          setState({ error: e instanceof ApiError ? e : new ApiError(String(e), 0, 'error') });
-      },
-    );
-    return () => ctl.abort();
-  }, [collection, q]);
-
-  if (state.error) return <ErrorBox error={state.error} what="search results" />;
-  if (!state.data) return <Loading what="search results" />;
-  if (state.data.length === 0) return <Empty>Nothing in {collection} matches.</Empty>;
+  const found = useApi<{ data: SearchResult[] }>(`/v1/collections/${encodeURIComponent(collection)}/search`, {
+    query: q,
+    top_k: 10,
+  });
+  const results = found.data?.data;
+  if (found.error) return <ErrorBox error={found.error} what="search results" />;
+  if (!results) return <Loading what="search results" />;
+  if (results.length === 0) return <Empty>Nothing in {collection} matches.</Empty>;
   return (
-    <ol class="results" aria-label={`What an app over ${collection} retrieves`}>
-      {state.data.map((r) => (
+    <ol class="results" aria-label={`What an app over ${collection} retrieves`} aria-busy={found.loading}>
+      {results.map((r) => (
         <li key={r.chunk_id} data-chunk-id={r.chunk_id}>
           <div class="result-head">
             <strong>{r.document_id}</strong>
