@@ -253,8 +253,32 @@ describe('gateway errors end to end', () => {
     const mine = await api(t, 'GET', '/v1/models', { headers: { 'x-request-id': 'trace-me-123' } });
     expect(mine.headers.get('x-request-id')).toBe('trace-me-123');
     const generated = await api(t, 'GET', '/v1/nothing', { key: null });
-    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(generated.headers.get('x-request-id')).toMatch(/^req_[0-9a-z]{26}$/);
     const unauth = await api(t, 'GET', '/v1/models', { key: null, headers: { 'x-request-id': 'r-401' } });
     expect(unauth.headers.get('x-request-id')).toBe('r-401');
+  });
+
+  it('finds a request by its x-request-id: a generated one is the trace id, a client one is recorded with it', async () => {
+    const body = { model: 'default', messages: [{ role: 'user', content: 'hello' }] };
+    const res = await api(t, 'POST', '/v1/chat/completions', { body });
+    expect(res.status).toBe(200);
+    const rid = res.headers.get('x-request-id')!;
+    expect((res.body as { id: string }).id).toBe(`chatcmpl-${rid}`);
+    const mine = await api(t, 'POST', '/v1/chat/completions', {
+      body,
+      headers: { 'x-request-id': 'client-7' },
+    });
+    expect(mine.headers.get('x-request-id')).toBe('client-7');
+    const mineTrace = (mine.body as { id: string }).id.replace(/^chatcmpl-/, '');
+    expect(mineTrace).toMatch(/^req_/);
+    await t.keel.telemetry.flush();
+    expect(await api(t, 'GET', `/v1/traces/${rid}`)).toMatchObject({
+      status: 200,
+      body: { id: rid, attributes: { request_id: rid } },
+    });
+    expect(await api(t, 'GET', `/v1/traces/${mineTrace}`)).toMatchObject({
+      status: 200,
+      body: { id: mineTrace, attributes: { request_id: 'client-7' } },
+    });
   });
 });

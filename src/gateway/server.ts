@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Routing } from '../ai/router/wiring.ts';
 import type { KeelConfig } from '../config/schema.ts';
 import type { GuardRegistry } from '../guard/registry.ts';
 import type { Db } from '../store/db.ts';
+import { newId } from '../store/ids.ts';
 import type { Auth } from './auth.ts';
 import { clientErrorHandler, errorHandler, notFoundHandler, sendError } from './errors.ts';
 import type { PolicyEngine } from './policy/engine.ts';
@@ -60,9 +60,10 @@ export interface GatewayOptions {
 // Client-supplied ids are echoed only when short and printable, so they cannot smuggle anything into logs.
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
+/** The client's id when it sent a usable one; else a new trace-shaped id (`req_…`), see `installTracing`. */
 function requestId(req: IncomingMessage): string {
   const h = req.headers['x-request-id'];
-  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : newId('req');
 }
 
 /**

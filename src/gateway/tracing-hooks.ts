@@ -29,7 +29,10 @@ export function installTracing(scope: FastifyInstance, recorder: TraceRecorder):
   scope.addHook('onRequest', (req, _reply, done) => {
     const op = TRACED[req.routeOptions.url ?? ''];
     if (op !== undefined) {
-      const t = new RequestTrace(recorder);
+      // A request id Keel generated is the trace's id too, so `x-request-id` finds the trace; a
+      // client's own id (which may repeat) is only recorded with it.
+      const generated = req.headers['x-request-id'] !== req.id;
+      const t = new RequestTrace(recorder, undefined, generated ? req.id : undefined);
       if (op === 'embeddings') t.set('operation', op);
       t.set('request_id', req.id);
       req.tracer = t;

@@ -194,8 +194,6 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /** One request's trace under construction. Cheap: a few small objects per request. */
 export class RequestTrace implements SpanRecorder {
-  /** The trace id, which is also the response id (`chatcmpl-<id>`) and the usage-ledger id. */
-  readonly id = newId('req');
   readonly ts = new Date();
   readonly spans: Span[] = [];
   readonly attributes: Attributes = {};
@@ -210,6 +208,8 @@ export class RequestTrace implements SpanRecorder {
   constructor(
     private readonly recorder: TraceRecorder,
     readonly t0: number = performance.now(),
+    /** The trace id, which is also the response id (`chatcmpl-<id>`) and the usage-ledger id. */
+    readonly id: string = newId('req'),
   ) {}
 
   get finished(): boolean {
