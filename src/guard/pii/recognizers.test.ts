@@ -115,6 +115,13 @@ describe('Secrets in connection strings', () => {
     ]);
   });
 
+  it('leaves prose after a label word alone, and drops closing punctuation from a value', () => {
+    expect(found('limits.tpm: tokens per minute (token bucket): prompt tokens are counted')).toEqual([]);
+    expect(found('Send a password reset link; the token expires.')).toEqual([]);
+    expect(found('password: sunshine99.')).toContainEqual(['SECRET', 'sunshine99']);
+    expect(found('the api_key "correcthorse" works')).toContainEqual(['SECRET', 'correcthorse']);
+  });
+
   it('still takes a labelled value that follows its label with a separator or a space', () => {
     expect(found('the token abcdEFGH1234ijkl here')).toContainEqual(['SECRET', 'abcdEFGH1234ijkl']);
     expect(found('secret=hunter2hunter2')).toContainEqual(['SECRET', 'hunter2hunter2']);

@@ -37,7 +37,7 @@ const KNOWN: Array<[RegExp, string, string]> = [
 // The value may not start with '@' (a label word used as a URL's password, `user:secret@host`)
 // and never holds a backtick (the end of a code span, not part of a key).
 const LABELLED =
-  /\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|passwort|kennwort|bearer|authorization)\b["']?\s*(?:[:=]|=>|\bis\b|\bist\b)?\s*["']?(?:bearer\s+)?([^\s"'`,;@][^\s"'`,;]{7,})/gi;
+  /\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|passwort|kennwort|bearer|authorization)\b(["']?\s*(?:[:=]|=>|\bis\b|\bist\b)?\s*["']?)(?:bearer\s+)?([^\s"'`,;@][^\s"'`,;]{7,})/gi;
 const LABEL_HINTS = ['key', 'secret', 'token', 'passw', 'pwd', 'bearer', 'authoriz', 'kennwort'];
 const RANDOM_MIN = 24;
 const HEXISH = /^(?:[0-9a-f]+|[0-9A-F]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
@@ -98,8 +98,13 @@ export function recognizeSecrets(text: string): PiiMatch[] {
   const lower = text.toLowerCase();
   const labelled = LABEL_HINTS.some((h) => lower.includes(h));
   for (const m of labelled ? text.matchAll(LABELLED) : []) {
-    const v = m[1]!;
-    const start = m.index + m[0].length - v.length;
+    // Closing punctuation ends a sentence or a parenthesis, not a key: "(token bucket):".
+    const v = m[2]!.replace(/[.:)\]}]+$/, '');
+    if (v.length < 8) continue;
+    const start = m.index + m[0].length - m[2]!.length;
+    // A label followed by a plain word is prose ("token bucket", "password reset"): without a ":",
+    // "=" or quote in between, the value must look like a credential (a digit, or random).
+    if (!/[:="']|\bis\b|\bist\b/i.test(m[1]!) && !/\d/.test(v) && !looksRandom(v)) continue;
     const strong = looksRandom(v) || (v.length >= 12 && shannonEntropy(v) >= 3.5);
     const placeholder =
       /^(?:x+|\*+|\.+|<[^>]*>|\$\{?\w+\}?|your[_-]?\w*|changeme|example\w*|redacted|null|none|true|false)$/i.test(
