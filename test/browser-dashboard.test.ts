@@ -208,6 +208,14 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     expect(await row.textContent()).toContain('thumbs down');
     await shot('04-traces');
 
+    // The same trace found by its x-request-id (one Keel generated is the trace's id).
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await expect.poll(() => page.locator('table.traces tbody tr').count()).toBe(4);
+    await page.getByLabel('Request id').fill(traceId);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.locator('table.traces tbody tr').count()).toBe(1);
+    await row.waitFor();
+
     await row.getByRole('link').click();
     await page.getByRole('heading', { level: 1, name: /Trace/ }).waitFor();
     const feedback = page.locator('[data-section="feedback"]');

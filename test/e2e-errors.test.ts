@@ -280,5 +280,13 @@ describe('gateway errors end to end', () => {
       status: 200,
       body: { id: mineTrace, attributes: { request_id: 'client-7' } },
     });
+    // The list filter takes either kind of request id.
+    for (const [requestId, id] of [
+      ['client-7', mineTrace],
+      [rid, rid],
+    ]) {
+      const list = await api(t, 'GET', `/v1/traces?request_id=${requestId}`);
+      expect((list.body as { data: { id: string }[] }).data.map((x) => x.id)).toEqual([id]);
+    }
   });
 });

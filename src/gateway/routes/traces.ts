@@ -16,6 +16,7 @@ const bool = z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' |
 /** Query-string parameters of `GET /v1/traces`. */
 export const TraceListParamsSchema = z
   .object({
+    request_id: z.string().min(1).max(128).optional(),
     app: z.string().min(1).optional(),
     key_id: z.string().min(1).optional(),
     user: z.string().optional(),
@@ -138,6 +139,7 @@ export function traceRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const rows = await listTraces(deps.db, {
       tenantId,
       keyId,
+      requestId: q.request_id,
       app: q.app,
       userLabel: q.user,
       status: q.status,

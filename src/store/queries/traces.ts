@@ -109,6 +109,8 @@ export interface TraceFilter {
   minLatencyMs?: number | undefined;
   maxLatencyMs?: number | undefined;
   minCostUsd?: number | undefined;
+  /** The trace of this request: its id, or the `x-request-id` a client sent (attribute `request_id`). */
+  requestId?: string | undefined;
   /** Only traces with (true) or without (false) guard findings (attribute `guard_findings`). */
   hasGuardFindings?: boolean | undefined;
   /** Only traces whose response was rated up/down, rated at all (`any`) or not rated (`none`). */
@@ -131,6 +133,11 @@ export async function listTraces(q: Queryable, filter: TraceFilter): Promise<Tra
     return `$${params.length}`;
   };
   if (filter.tenantId !== undefined) parts.push(`tenant_id = ${p(filter.tenantId)}`);
+  if (filter.requestId !== undefined) {
+    // Each arm matches an index: the primary key, and the partial index of client-chosen ids (migration 7).
+    const r = p(filter.requestId);
+    parts.push(`(id = ${r} or (attributes ->> 'request_id' = ${r} and attributes ->> 'request_id' <> id))`);
+  }
   if (filter.app !== undefined) parts.push(`app = ${p(filter.app)}`);
   if (filter.status !== undefined) parts.push(`status = ${p(filter.status)}`);
   if (filter.keyId !== undefined) parts.push(`key_id = ${p(filter.keyId)}`);

@@ -13,7 +13,17 @@ import { Empty, ErrorBox, Loading, PageTitle, StatusBadge, useApi } from '../ui.
 
 const PAGE_SIZE = 50;
 
-const FILTERS = ['app', 'status', 'user', 'key_id', 'min_latency_ms', 'feedback', 'guard', 'since'] as const;
+const FILTERS = [
+  'request_id',
+  'app',
+  'status',
+  'user',
+  'key_id',
+  'min_latency_ms',
+  'feedback',
+  'guard',
+  'since',
+] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
 const SINCE: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 };
@@ -36,6 +46,7 @@ export function Traces({ query }: { query: URLSearchParams }) {
   const path = withQuery('/v1/traces', {
     limit: PAGE_SIZE,
     cursor,
+    request_id: filters.request_id,
     app: filters.app,
     status: filters.status,
     user: filters.user,
@@ -173,6 +184,10 @@ function FilterForm({ initial }: { initial: Filters }) {
         navigate('/traces', f);
       }}
     >
+      <label>
+        Request id
+        <input value={f.request_id ?? ''} onInput={set('request_id')} placeholder="x-request-id" />
+      </label>
       <label>
         App
         <input value={f.app ?? ''} onInput={set('app')} placeholder="any" />
