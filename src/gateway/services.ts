@@ -1,5 +1,5 @@
 import type { EvalService } from '../eval/service.ts';
-import type { DocumentFormat, RetrievalHit, RetrievalMode } from '../rag/types.ts';
+import type { DocumentFormat, RetrievalHit, RetrievalMode, RetrieveOptions } from '../rag/types.ts';
 import type { UsageEntry } from '../store/queries/usage.ts';
 import type { KeelMetrics } from '../telemetry/metrics.ts';
 import type { TraceInput } from '../telemetry/tracing.ts';
@@ -49,16 +49,11 @@ export interface IngestSummary {
   errors: { uri: string; message: string }[];
 }
 
-/** A retrieval over one collection, as an app would run it, without a model. */
-export interface SearchInput {
-  tenantId: string;
+/** A retrieval over one collection, as an app would run it (default weights), without a model. */
+export type SearchInput = Omit<RetrieveOptions, 'collections' | 'weights' | 'mode'> & {
   collection: string;
-  query: string;
-  topK: number;
   mode: RetrievalMode;
-  /** Chunks whose metadata contains this object. */
-  filter?: Record<string, unknown> | undefined;
-}
+};
 
 /** The documents of the tenant's collections: ingest, and search them the way apps retrieve. */
 export interface IngestService {

@@ -105,7 +105,7 @@ describe('PII recognizers: false-positive traps stay clean', () => {
   });
 });
 
-describe('Secrets in connection strings', () => {
+describe('Secrets: connection strings and labelled values', () => {
   it('takes the password of a URL, not the host after it when the password is the word "secret"', () => {
     const text = 'run `export DATABASE_URL=postgres://keel:secret@db.internal:5432/keel`; then `npm start`';
     // Nor is `keel:secret@db.internal` an email address: it is the URL's user and password.
