@@ -27,6 +27,17 @@ describe('docs QA through the default app', () => {
     expect(missed).toEqual([]);
   });
 
+  it("opens the README tour's answers with a document that answers them", () => {
+    const tour = run.cases.filter((c) => c.tags.includes('readme'));
+    expect(tour.map((c) => c.input)).toEqual(
+      expect.arrayContaining(['How do I create an API key?', 'How does Keel chunk documents?']),
+    );
+    const misled = tour
+      .filter((c) => !c.gold!.includes(c.cited[0] ?? ''))
+      .map((c) => `${c.id}: first cites ${c.cited[0] ?? 'nothing'}`);
+    expect(misled).toEqual([]);
+  });
+
   it('says "nothing found" to questions the docs do not answer', () => {
     const offTopic = run.cases.filter((c) => !c.gold);
     expect(offTopic.length).toBeGreaterThanOrEqual(2);

@@ -114,6 +114,29 @@ describe('extractive answerer', () => {
     expect(row.text).not.toContain('payload_too_large');
   });
 
+  it('opens a how-it-works answer with a sentence, a how-do-I answer with the command', () => {
+    // The first source is a command listing whose comments share the question's words.
+    const sources = [
+      doc(
+        1,
+        'cli',
+        "# keel docs\n\n```sh\nkeel docs list   # a collection's documents and their chunks\nkeel docs rm a.md   # delete documents with their chunks\n```",
+      ),
+      doc(
+        2,
+        'configuration',
+        '# How documents are chunked\n\nKeel chunks documents by headings, then by paragraphs, into chunks of 350 tokens.',
+      ),
+    ];
+    const how = extractAnswer('How does Keel chunk documents?', sources, 200).text;
+    expect(
+      how.startsWith('Keel chunks documents by headings, then by paragraphs, into chunks of 350 tokens [2].'),
+    ).toBe(true);
+    expect(how).toContain("\n- `keel docs list   # a collection's documents and their chunks`");
+    const todo = extractAnswer('How do I list the chunks of documents?', sources, 200).text;
+    expect(todo.startsWith("- `keel docs list   # a collection's documents and their chunks`")).toBe(true);
+  });
+
   it('leaves out sentences about the documents themselves, unless nothing else answers', () => {
     const guide = doc(
       5,

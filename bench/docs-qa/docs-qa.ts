@@ -22,6 +22,8 @@ export interface DocsQaCase {
   input: string;
   /** Documents that answer it (`docs/api-keys.md` when run from the repo root); absent for off-topic questions. */
   gold?: string[] | undefined;
+  /** `readme`: a question the README's tour asks, whose answer a new user sees first. */
+  tags: string[];
   answer: string;
   /** Documents the answer cites, in the answer's order. */
   cited: string[];
@@ -64,7 +66,7 @@ export async function runDocsQa(): Promise<DocsQaRun> {
     const lines = readFileSync(CASES, 'utf8')
       .split('\n')
       .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as { id: string; input: string; gold_ids?: string[] })
+      .map((l) => JSON.parse(l) as { id: string; input: string; gold_ids?: string[]; tags?: string[] })
       .map((c) => (c.gold_ids ? { ...c, gold_ids: c.gold_ids.map(here) } : c));
     const text = lines.map((c) => JSON.stringify(c)).join('\n');
     await importDatasetJsonl(keel.db, { tenantId, name: 'docs-qa', text });
@@ -76,6 +78,7 @@ export async function runDocsQa(): Promise<DocsQaRun> {
         id: line.id,
         input: line.input,
         gold: line.gold_ids,
+        tags: line.tags ?? [],
         answer,
         cited: citedIds(answer, r.retrievedIds),
         nothingFound: answer.trim() === NOTHING_FOUND,

@@ -17,6 +17,8 @@ export interface Unit {
   item: boolean;
   /** A fenced code block (`text` includes the fences): rendered as a block of its own. */
   code: boolean;
+  /** Code, as a block or as short `command`s quoted inline. */
+  fromCode: boolean;
   /** Stemmed content terms with their counts. */
   terms: Map<string, number>;
   /** Terms of the heading / lead-in the unit sits under. */
@@ -94,6 +96,8 @@ interface Block {
   header?: string;
   /** Code or a table row: marked as such in the source, so never taken for a heading. */
   marked?: boolean;
+  /** Code, whether quoted as a block or inline as `command`s. */
+  code?: boolean;
 }
 
 /** Code blocks longer than this are not quoted: an answer points at them rather than copying them. */
@@ -128,12 +132,17 @@ function codeBlocks(lines: string[], open: number): { block: Block | undefined; 
   // A one-to-three-line command is often the answer itself, quoted inline.
   if (filled.length <= INLINE_CODE_LINES && filled.every((l) => l.length <= 100 && !l.endsWith('\\')))
     return {
-      block: { text: filled.map((l) => `\`${l.trim()}\``).join('; '), kind: 'item', marked: true },
+      block: {
+        text: filled.map((l) => `\`${l.trim()}\``).join('; '),
+        kind: 'item',
+        marked: true,
+        code: true,
+      },
       end,
     };
   const fence = FENCE.exec(lines[open]!)?.[1] ?? '```';
   return {
-    block: { text: [lines[open]!.trim(), ...body, fence].join('\n'), kind: 'code', marked: true },
+    block: { text: [lines[open]!.trim(), ...body, fence].join('\n'), kind: 'code', marked: true, code: true },
     end,
   };
 }
@@ -315,6 +324,7 @@ export function sourceUnits(text: string, source: number): Unit[] {
         position: position++,
         item: b.kind === 'item' && pieces.length === 1,
         code: b.kind === 'code',
+        fromCode: b.code === true,
         terms: termCounts(terms),
         context,
         leadIn: b.kind === 'item' && leadIn.length > 0,

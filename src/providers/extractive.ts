@@ -71,6 +71,10 @@ function cosine(a: Map<string, number>, b: Map<string, number>): number {
 /** Context (heading) terms count this much of an own occurrence. */
 const CONTEXT_WEIGHT = 0.5;
 
+// Questions that ask for something to run or type, whose answer may well start with code.
+const PROCEDURAL =
+  /\b(how\s+(do|can|could|should|would|to)\b|what\s+(command|flag|option|setting)s?\b|commands?\b|examples?\b|snippets?\b|syntax\b|curl\b|code\b|run\b|install\b|configure\b|set\s+up\b)/i;
+
 /** BM25 of every unit against the query terms, with IDF over the candidate units themselves. */
 function score(units: Unit[], query: string[], nSources: number): { scored: Scored[]; qMass: number } {
   const n = units.length;
@@ -206,6 +210,10 @@ export function extractAnswer(
     chosen.push(c);
   }
   chosen.sort((a, b) => a.unit.source - b.unit.source || a.unit.position - b.unit.position);
+  // A question about what something is or how it works opens with a sentence, not with a code block
+  // that only mentions its words; "how do I..." may open with the command.
+  const lead = chosen.findIndex((c) => !c.unit.fromCode);
+  if (lead > 0 && !PROCEDURAL.test(question)) chosen.unshift(...chosen.splice(lead, 1));
   let text = '';
   let prev: 'prose' | 'item' | 'code' | undefined;
   for (const c of chosen) {
