@@ -137,6 +137,51 @@ describe('extractive answerer', () => {
     expect(todo.startsWith("- `keel docs list   # a collection's documents and their chunks`")).toBe(true);
   });
 
+  it('quotes a sentence that points back only with what it points at', () => {
+    const keys = doc(
+      7,
+      'keys',
+      '# Listing keys\n\nList the keys of every tenant with `keel keys list` or `GET /v1/admin/keys`.\n\n' +
+        'Both list every revoked key with its id and prefix. A revoked key gets 401 for every request.',
+    );
+    // "Both" without the sentence naming the two commands would refer to nothing.
+    const alone = extractAnswer('What does a revoked key get?', [keys], 200).text;
+    expect(alone).toBe('A revoked key gets 401 for every request [7].');
+    const withIt = extractAnswer(
+      'How do I list the keys of every tenant, revoked keys too?',
+      [keys],
+      200,
+    ).text;
+    expect(withIt).toContain('List the keys of every tenant');
+    expect(withIt).toContain('Both list every revoked key with its id and prefix [7].');
+  });
+
+  it('names the route, command or setting a subjectless first sentence describes', () => {
+    const route: Source = {
+      ...doc(8, 'api', 'Revokes the key and returns it with "revoked": true; an unknown id is a 404.'),
+      heading: 'HTTP API > Admin API > DELETE /v1/admin/keys/{id}',
+    };
+    expect(extractAnswer('How do I revoke a key?', [route], 200).text).toBe(
+      'DELETE /v1/admin/keys/{id}: Revokes the key and returns it with "revoked": true; an unknown id is a 404 [8].',
+    );
+    const cli = doc(
+      9,
+      'cli',
+      '## keel ingest\n\nIngests files and folders into a collection, created on first use.',
+    );
+    expect(extractAnswer('How do I ingest folders?', [cli], 200).text).toBe(
+      'keel ingest: Ingests files and folders into a collection, created on first use [9].',
+    );
+    // A topic heading is not a name, and a sentence that already names its subject needs nothing.
+    const topic: Source = {
+      ...doc(10, 'guide', 'Revoking a key takes effect at once.'),
+      heading: 'Guide > Revoking',
+    };
+    expect(extractAnswer('How fast does revoking a key take effect?', [topic], 200).text).toBe(
+      'Revoking a key takes effect at once [10].',
+    );
+  });
+
   it('leaves out sentences about the documents themselves, unless nothing else answers', () => {
     const guide = doc(
       5,

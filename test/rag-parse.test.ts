@@ -291,6 +291,26 @@ describe('chunker', () => {
     for (const r of rows) expect(seen).toContain(r);
   });
 
+  it('never carries part of a table row into the next chunk', () => {
+    // Rows longer than the overlap: the overlap would otherwise be a row's tail ("& budgets | ...").
+    const rows = Array.from(
+      { length: 30 },
+      (_, i) =>
+        `| Page ${i} & more | ${'what this page shows and where its figures come from '.repeat(2)}| GET /v1/p${i} |`,
+    );
+    const table = chunkDocument(
+      { title: 't', sections: [{ headingPath: ['T'], text: `| page | what | API |\n${rows.join('\n')}` }] },
+      opts,
+    );
+    expect(table.length).toBeGreaterThan(2);
+    for (const c of table) {
+      const [header, ...body] = c.text.split('\n');
+      expect(header).toBe('| page | what | API |');
+      for (const line of body) expect(rows).toContain(line);
+    }
+    expect(table.flatMap((c) => c.text.split('\n').slice(1))).toEqual(expect.arrayContaining(rows));
+  });
+
   it('splits a run without breaks by tokens and keeps short documents whole', () => {
     const two = chunks.filter((c) => c.heading === 'Big > Part two');
     expect(two.length).toBeGreaterThan(2);

@@ -47,6 +47,18 @@ describe('prompt', () => {
     expect(msg).toMatch(/\[1\] or \[2\]\[3\]/);
   });
 
+  it("names each source's section when its heading says more than the title", () => {
+    const hits = [
+      hit(1, 'Revokes the key.', { heading: 'HTTP API > DELETE /v1/admin/keys/{id}' }),
+      hit(2, 'Keys are hashed.', { title: 'API keys', heading: 'API keys' }),
+    ];
+    const msg = systemMessage(undefined, packSources(hits, 500));
+    expect(msg).toContain(
+      '[1] Doc 1 (docs/1.md)\nSection: HTTP API > DELETE /v1/admin/keys/{id}\nRevokes the key.',
+    );
+    expect(msg).toContain('[2] API keys (docs/2.md)\nKeys are hashed.');
+  });
+
   it('says so when there are no sources', () => {
     expect(systemMessage(undefined, [])).toMatch(/No document matched/);
   });

@@ -9,6 +9,7 @@ export interface PromptHit {
   uri: string;
   text: string;
   score: number;
+  heading?: string;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -22,10 +23,14 @@ const CITE_INSTRUCTION =
 const NO_SOURCES =
   'No document matched this question. Say that the available documents do not cover it; do not guess.';
 
-function sourceBlock(index: number, title: string, uri: string, text: string): string {
+// The chunk's section (its heading path, when it says more than the title) tells the model what the
+// passage is about: reference docs often describe "DELETE /v1/admin/keys/{id}" in sentences that
+// never name it.
+function sourceBlock(index: number, title: string, uri: string, text: string, heading = ''): string {
   const head =
     uri && uri !== title ? `[${index}] ${title || uri} (${uri})` : `[${index}] ${title || 'Untitled'}`;
-  return `${head}\n${text}`;
+  const section = heading && heading !== title ? `Section: ${heading}\n` : '';
+  return `${head}\n${section}${text}`;
 }
 
 /**
@@ -38,11 +43,11 @@ export function packSources(hits: readonly PromptHit[], budgetTokens: number): S
   let used = 0;
   for (const h of hits) {
     const index = out.length + 1;
-    const cost = countTokens(sourceBlock(index, h.title, h.uri, h.text)) + 2;
+    const cost = countTokens(sourceBlock(index, h.title, h.uri, h.text, h.heading)) + 2;
     let text = h.text;
     if (used + cost > budgetTokens) {
       if (out.length > 0) continue;
-      const headCost = countTokens(sourceBlock(index, h.title, h.uri, '')) + 2;
+      const headCost = countTokens(sourceBlock(index, h.title, h.uri, '', h.heading)) + 2;
       const room = budgetTokens - headCost;
       if (room <= 0) break;
       text = decode(encode(h.text).slice(0, room));
@@ -58,6 +63,7 @@ export function packSources(hits: readonly PromptHit[], budgetTokens: number): S
       uri: h.uri,
       text,
       score: h.score,
+      ...(h.heading ? { heading: h.heading } : {}),
     });
   }
   return out;
@@ -67,7 +73,7 @@ export function packSources(hits: readonly PromptHit[], budgetTokens: number): S
 export function systemMessage(systemPrompt: string | undefined, sources: readonly Source[]): string {
   const base = systemPrompt?.trim() || DEFAULT_SYSTEM_PROMPT;
   if (sources.length === 0) return `${base}\n\n${NO_SOURCES}`;
-  const blocks = sources.map((s) => sourceBlock(s.index, s.title, s.uri, s.text)).join('\n\n');
+  const blocks = sources.map((s) => sourceBlock(s.index, s.title, s.uri, s.text, s.heading)).join('\n\n');
   return `${base}\n\n${CITE_INSTRUCTION}\n\nSources:\n\n${blocks}`;
 }
 

@@ -129,6 +129,12 @@ describe('sourceUnits', () => {
     const units = sourceUnits('of the previous sentence. See the **API** [guide](api.md) for details.', 3);
     expect(units.map((u) => u.text)).toEqual(['See the API guide for details.']);
     expect(units[0]!.source).toBe(3);
+    // A fragment may start with the end of a number or a closing bracket as well.
+    const cut = sourceUnits(
+      '50), cursor. request_id finds the trace of a request. Filters narrow the list.',
+      0,
+    );
+    expect(cut.map((u) => u.text)).toEqual(['Filters narrow the list.']);
   });
 
   it('infers headings in plain text and gives list items their lead-in as context', () => {

@@ -19,6 +19,11 @@ export interface Unit {
   code: boolean;
   /** Code, as a block or as short `command`s quoted inline. */
   fromCode: boolean;
+  /**
+   * A sentence that opens by pointing back ("Both list every key...", "It is shown once."): the
+   * position of the unit before it, which it needs to make sense; -1 when that is not in the source.
+   */
+  after?: number;
   /** Stemmed content terms with their counts. */
   terms: Map<string, number>;
   /** Terms of the heading / lead-in the unit sits under. */
@@ -98,6 +103,8 @@ interface Block {
   marked?: boolean;
   /** Code, whether quoted as a block or inline as `command`s. */
   code?: boolean;
+  /** A heading guessed from layout in plain text, not marked as one. */
+  inferred?: boolean;
 }
 
 /** Code blocks longer than this are not quoted: an answer points at them rather than copying them. */
@@ -247,8 +254,10 @@ function inferHeadings(bs: Block[]): void {
     const prev = bs[i - 1];
     const next = bs[i + 1];
     if (next === undefined || next.kind === 'heading') continue;
-    if (b.kind === 'prose') b.kind = 'heading';
-    else if (b.kind === 'item' && prev?.kind !== 'item' && next.kind === 'prose') b.kind = 'heading';
+    if (b.kind === 'prose' || (b.kind === 'item' && prev?.kind !== 'item' && next.kind === 'prose')) {
+      b.kind = 'heading';
+      b.inferred = true;
+    }
   }
 }
 
@@ -256,6 +265,22 @@ function inferHeadings(bs: Block[]): void {
 const SELF_REFERENCE = /^(?:this|the following|the next) (?:page|document|section|guide|chapter|article)\b/i;
 const CROSS_REFERENCE_ONLY = /:\s*[\w./-]+\.(?:md|html?|pdf)\s*[.!]?$/i;
 const isMeta = (sentence: string) => SELF_REFERENCE.test(sentence) || CROSS_REFERENCE_ONLY.test(sentence);
+
+// Headings that name a thing rather than a topic: an HTTP route (`DELETE /v1/admin/keys/{id}`), a
+// command (`keel ingest`) or a setting (`passthroughProvider`). Reference docs describe such a thing
+// in a first sentence with no subject ("Revokes the key and returns it."), so it is quoted with its name.
+const NAMED_THING =
+  /^(?:(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+\/\S*(?:\s+\([^)]*\))?|`?[a-z/][\w./{}<>-]*(?:\s+[a-z][\w-]*){0,3}`?)$/;
+const namedThing = (heading: string) =>
+  NAMED_THING.test(heading) && !STOPWORDS.has(heading) ? heading.replace(/\s+\([^)]*\)$/, '') : undefined;
+
+// How a piece of text that starts in the middle of a sentence begins: a lower-case word, closing or
+// joining punctuation, or a number that closes something.
+const MID_SENTENCE = /^(?:\p{Ll}|[)\]},.;:!?&|]|\p{N}+[)\]},;:])/u;
+
+// Openings that refer to what came just before: a pronoun, a demonstrative or a connective.
+const POINTS_BACK =
+  /^(?:it|its|they|them|their|this|these|those|that|both|such|either|neither|he|she|his|her|also|however|otherwise|instead|therefore|thus|hence|but|so)\b/i;
 
 /** The terms of a paragraph's run-in heading ("Chunking.", "Retries and fallbacks:"), if it starts with one. */
 function runInHeading(sentence: string): string[] | undefined {
@@ -275,7 +300,7 @@ function termCounts(terms: string[]): Map<string, number> {
  * of a lead-in line ending in `:` as context, since "This handles auth and routing." only makes sense
  * under "Thin orchestration layer".
  */
-export function sourceUnits(text: string, source: number): Unit[] {
+export function sourceUnits(text: string, source: number, headingPath?: string): Unit[] {
   const units: Unit[] = [];
   const bs = blocks(text);
   inferHeadings(bs);
@@ -283,8 +308,19 @@ export function sourceUnits(text: string, source: number): Unit[] {
   let first = true;
   let heading: string[] = [];
   let leadIn: string[] = [];
+  // A retrieved chunk's own heading is not in its text; it comes with the chunk. It can name what a
+  // first sentence with no subject describes, but its words are not counted for the sentences below
+  // it: on bench/docs-qa that let more sentences of the right section in, and answers grew.
+  // `previous` is what a sentence that points back would point at: the unit before it, the heading
+  // (which the sentence may well be about: "This handles auth" under "Thin orchestration layer"), or
+  // nothing known (the chunk starts there, or the text before it is not quotable).
+  const section = headingPath?.split(' > ').at(-1)?.trim();
+  let previous: number | 'heading' | undefined = section ? 'heading' : undefined;
+  let named = section ? namedThing(section) : undefined;
   for (const b of bs) {
     if (b.kind === 'heading') {
+      previous = 'heading';
+      named = b.inferred ? undefined : namedThing(b.text);
       heading = contentTerms(b.text);
       leadIn = [];
       first = false;
@@ -311,15 +347,29 @@ export function sourceUnits(text: string, source: number): Unit[] {
       context = termCounts([...heading, ...runIn]);
       pieces.shift();
       first = false;
+      previous = 'heading';
+      named = undefined;
     }
     for (const p of pieces) {
-      // A chunk cut mid-sentence by the chunker's overlap starts with a lower-case fragment: not quotable.
-      const fragment = first && b.kind === 'prose' && /^[\p{Ll}]/u.test(p);
+      // A chunk cut mid-sentence by the chunker's overlap starts with a fragment ("the key.", "50),
+      // cursor."): not quotable.
+      const fragment = first && b.kind === 'prose' && MID_SENTENCE.test(p);
       first = false;
       const terms = contentTerms(p);
-      if (fragment || terms.length === 0 || (!b.marked && words(p).length < 3)) continue;
+      if (fragment || terms.length === 0 || (!b.marked && words(p).length < 3)) {
+        previous = undefined;
+        continue;
+      }
+      const after =
+        b.kind === 'prose' && previous !== 'heading' && POINTS_BACK.test(p) ? (previous ?? -1) : undefined;
+      const subject =
+        named !== undefined &&
+        previous === 'heading' &&
+        b.kind === 'prose' &&
+        /^\p{Lu}/u.test(p) &&
+        !p.toLowerCase().includes(named.replace(/`/g, '').toLowerCase());
       units.push({
-        text: p,
+        text: subject ? `${named}: ${p}` : p,
         source,
         position: position++,
         item: b.kind === 'item' && pieces.length === 1,
@@ -330,7 +380,9 @@ export function sourceUnits(text: string, source: number): Unit[] {
         leadIn: b.kind === 'item' && leadIn.length > 0,
         meta: !b.marked && isMeta(p),
         length: terms.length,
+        ...(after === undefined ? {} : { after }),
       });
+      previous = position - 1;
     }
     first = false;
     if (b.kind === 'prose') leadIn = nextLeadIn;

@@ -119,6 +119,25 @@ function score(units: Unit[], query: string[], nSources: number): { scored: Scor
   return { scored: out, qMass };
 }
 
+/**
+ * Leaves out sentences that point back at a unit the answer does not quote ("Both list every key..."
+ * without the two commands): quoted alone they refer to nothing. Unless that would leave nothing.
+ */
+function dropDangling(chosen: Scored[]): void {
+  const kept = [...chosen];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = kept.length - 1; i >= 0; i--) {
+      const u = kept[i]!.unit;
+      if (u.after === undefined) continue;
+      if (kept.some((k) => k.unit.source === u.source && k.unit.position === u.after)) continue;
+      kept.splice(i, 1);
+      changed = true;
+    }
+  }
+  if (kept.length > 0) chosen.splice(0, chosen.length, ...kept);
+}
+
 function cite(u: Unit, n: number): string {
   const m = /^(.*?)([.!?:;]+)$/s.exec(u.text);
   return m ? `${m[1]} [${n}]${m[2]}` : `${u.text} [${n}]`;
@@ -143,7 +162,7 @@ export function extractAnswer(
   const units: Unit[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < sources.length; i++) {
-    for (const u of sourceUnits(sources[i]!.text, i)) {
+    for (const u of sourceUnits(sources[i]!.text, i, sources[i]!.heading)) {
       // Overlapping chunks repeat sentences; quote each once, from the best-ranked source.
       const key = u.text.toLowerCase();
       if (seen.has(key)) continue;
@@ -209,6 +228,7 @@ export function extractAnswer(
     used += cost;
     chosen.push(c);
   }
+  dropDangling(chosen);
   chosen.sort((a, b) => a.unit.source - b.unit.source || a.unit.position - b.unit.position);
   // A question about what something is or how it works opens with a sentence, not with a code block
   // that only mentions its words; "how do I..." may open with the command.

@@ -44,6 +44,8 @@ export interface Source {
   uri: string;
   text: string;
   score: number;
+  /** The chunk's heading path (`Guide > Install`), when known: what its text is about. */
+  heading?: string;
 }
 
 export interface ChatRequest {

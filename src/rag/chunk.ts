@@ -198,7 +198,9 @@ function join(us: Unit[]): string {
 
 /**
  * The overlap for the next chunk: whole trailing units within `overlap` tokens, or, when the last
- * unit alone is longer, its last `overlap` tokens from a word boundary. Never more than `room`.
+ * unit alone is longer, its last `overlap` tokens from a word boundary (but no part of a table row:
+ * half a row is neither a row nor a sentence, and the next chunk repeats the header anyway). Never
+ * more than `room`.
  */
 function carry(prev: Unit[], overlap: number, room: number): Unit[] {
   const limit = Math.min(overlap, room);
@@ -214,7 +216,7 @@ function carry(prev: Unit[], overlap: number, room: number): Unit[] {
   }
   if (kept.length > 0) return kept;
   const last = prev.at(-1);
-  if (!last) return [];
+  if (!last || (TABLE_ROW.test(last.text) && !last.inCode)) return [];
   const tail = decode(encode(last.text).slice(-limit));
   const fromWord = tail.replace(/^\S*\s+/, '').trim();
   if (!fromWord) return [];

@@ -4,8 +4,9 @@ import { formatOf } from './parse/index.ts';
 import type { DocumentInput, RagDeps } from './types.ts';
 
 // Bump when parsing or chunking changes in a way that should re-index unchanged files (2: Markdown
-// and HTML chunks keep code fences and table pipes; 3: and Markdown list markers).
-const PIPELINE_VERSION = 3;
+// and HTML chunks keep code fences and table pipes; 3: and Markdown list markers; 4: no part of a
+// table row carried over as a chunk's overlap).
+const PIPELINE_VERSION = 4;
 
 /**
  * A document's identity for re-ingestion: its bytes plus everything that shapes its chunks and
