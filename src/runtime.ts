@@ -13,6 +13,7 @@ import { createPolicyEngine, type PolicyEngine } from './gateway/policy/index.ts
 import { Pricing } from './gateway/policy/pricing.ts';
 import { buildGateway } from './gateway/server.ts';
 import type { IngestDocumentInput, IngestService } from './gateway/services.ts';
+import { loadNameLexicon } from './guard/pii/names-lexicon.ts';
 import type { OpenAICompatibleProvider } from './providers/openai-compatible.ts';
 import { buildProviders, type Providers, resolveModel } from './providers/registry.ts';
 import type { EmbeddingProvider } from './providers/types.ts';
@@ -291,6 +292,9 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       defaultTenantId: tenant.id,
       generatedAdminKey,
       async listen() {
+        // Built on first use so that CLI commands never pay for it; a server should not make its first
+        // request pay either (traces mask PII in every captured input).
+        loadNameLexicon();
         await app.listen({ host: config.server.host, port: config.server.port });
         const addr = app.server.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -1,3 +1,5 @@
+import { KeelError } from '../errors.ts';
+
 /**
  * Run-to-run comparison for CI: which metrics improved, which regressed beyond their tolerance,
  * as a text table and as JUnit XML (one test case per metric, a failure per regression).
@@ -16,6 +18,32 @@ export interface Threshold {
  * every other metric; the most specific key wins. A number is an absolute tolerance.
  */
 export type Thresholds = Record<string, number | Threshold>;
+
+/**
+ * `metric=delta` pairs (repeatable `threshold` parameter or CLI `--threshold`): `ndcg@10=0.02` is an
+ * absolute tolerance, `latency_p95_ms=20%` a relative one; `latency_*` prefixes work too.
+ */
+export function parseThresholds(list: readonly string[]): Thresholds {
+  const out: Thresholds = {};
+  for (const item of list) {
+    const eq = item.lastIndexOf('=');
+    const metric = item.slice(0, eq).trim();
+    const raw = item.slice(eq + 1).trim();
+    const rel = raw.endsWith('%');
+    const n = Number(rel ? raw.slice(0, -1) : raw);
+    if (eq <= 0 || !metric || raw === '' || !Number.isFinite(n) || n < 0) {
+      throw new KeelError(
+        'invalid_request',
+        `invalid threshold '${item}': expected metric=delta or metric=N%`,
+        {
+          param: 'threshold',
+        },
+      );
+    }
+    out[metric] = rel ? { rel: n / 100 } : n;
+  }
+  return out;
+}
 
 /**
  * Defaults, merged under the caller's thresholds: quality metrics (0..1) may move by 0.01,

@@ -18,7 +18,6 @@ import {
   type RunReport,
   runEval,
 } from './runner.ts';
-import type { VariationKind } from './variations.ts';
 
 /**
  * Runs an eval dataset through an app in this process, through the same AI service the gateway
@@ -206,21 +205,4 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
       });
     },
   };
-}
-
-/** `--variations` kinds parsed from a comma list (`typo,case`); `case` means both case kinds. */
-export function parseVariationKinds(list: string): VariationKind[] {
-  const out = new Set<VariationKind>();
-  for (const raw of list.split(',').map((s) => s.trim().toLowerCase())) {
-    if (!raw) continue;
-    if (raw === 'case') {
-      out.add('lowercase');
-      out.add('uppercase');
-    } else if (['lowercase', 'uppercase', 'whitespace', 'typo', 'paraphrase', 'suffix'].includes(raw)) {
-      out.add(raw as VariationKind);
-    } else {
-      throw new KeelError('invalid_request', `unknown variation '${raw}'`, { param: 'variations' });
-    }
-  }
-  return [...out];
 }

@@ -1,3 +1,4 @@
+import { KeelError } from '../errors.ts';
 import { normalizeAnswer, stripCitations, tokenF1 } from './answer.ts';
 import { dedupe } from './retrieval.ts';
 
@@ -7,6 +8,23 @@ import { dedupe } from './retrieval.ts';
  */
 
 export type VariationKind = 'lowercase' | 'uppercase' | 'whitespace' | 'typo' | 'paraphrase' | 'suffix';
+
+/** `--variations` kinds parsed from a comma list (`typo,case`); `case` means both case kinds. */
+export function parseVariationKinds(list: string): VariationKind[] {
+  const out = new Set<VariationKind>();
+  for (const raw of list.split(',').map((s) => s.trim().toLowerCase())) {
+    if (!raw) continue;
+    if (raw === 'case') {
+      out.add('lowercase');
+      out.add('uppercase');
+    } else if (['lowercase', 'uppercase', 'whitespace', 'typo', 'paraphrase', 'suffix'].includes(raw)) {
+      out.add(raw as VariationKind);
+    } else {
+      throw new KeelError('invalid_request', `unknown variation '${raw}'`, { param: 'variations' });
+    }
+  }
+  return [...out];
+}
 
 export const VARIATION_KINDS: readonly VariationKind[] = [
   'lowercase',

@@ -1,10 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { compareRuns, comparisonToJUnit, formatValue, renderComparison } from '../../eval/compare.ts';
+import {
+  compareRuns,
+  comparisonToJUnit,
+  formatValue,
+  parseThresholds,
+  renderComparison,
+} from '../../eval/compare.ts';
 import type { EvalRunRequest } from '../../eval/service.ts';
-import { parseVariationKinds } from '../../eval/service.ts';
-import { parseThresholds } from '../../gateway/routes/eval.ts';
+import { parseVariationKinds } from '../../eval/variations.ts';
 import { connect, expectOk, type KeelClient } from '../client.ts';
 import { CliError, configFor, info, out, toApiError } from '../util.ts';
 

@@ -2,10 +2,8 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
 import { isKeelError } from '../../errors.ts';
-import { InMemoryAttackIndex, KNOWN_ATTACKS } from '../../guard/index.ts';
 import { SCANNER_IDS, type ScannerId } from '../../guard/profile-config.ts';
-import { GuardRegistry } from '../../guard/registry.ts';
-import { type GuardScanRequest, scanText } from '../../guard/scan.ts';
+import type { GuardScanRequest } from '../../guard/scan.ts';
 import { CliError, configFor, info } from '../util.ts';
 
 interface ScanOptions {
@@ -49,6 +47,12 @@ function errorOf(e: unknown): { message: string; code: string } {
  */
 async function scanStdin(opts: ScanOptions, cmd: Command): Promise<void> {
   const config = configFor(cmd);
+  // The scanners load only for this command, so every other `keel` command starts without them.
+  const [{ InMemoryAttackIndex, KNOWN_ATTACKS }, { GuardRegistry }, { scanText }] = await Promise.all([
+    import('../../guard/index.ts'),
+    import('../../guard/registry.ts'),
+    import('../../guard/scan.ts'),
+  ]);
   const attackIndex = new InMemoryAttackIndex([...KNOWN_ATTACKS, ...config.guard.attacks]);
   const registry = new GuardRegistry({ profiles: config.guardProfiles, attackIndex });
   if (!registry.has(opts.profile)) {

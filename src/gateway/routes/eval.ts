@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { KeelError } from '../../errors.ts';
-import { compareRuns, comparisonToJUnit, type Thresholds } from '../../eval/compare.ts';
+import { compareRuns, comparisonToJUnit, parseThresholds } from '../../eval/compare.ts';
 import type { EvalRunOutcome } from '../../eval/service.ts';
-import { parseVariationKinds } from '../../eval/service.ts';
+import { parseVariationKinds } from '../../eval/variations.ts';
 import {
   type EvalRunRecord,
   getRun,
@@ -90,32 +90,6 @@ export const StartRunBodySchema = z
     stream: z.boolean().optional(),
   })
   .strict();
-
-/**
- * `metric=delta` pairs (repeatable `threshold` parameter or CLI `--threshold`): `ndcg@10=0.02` is an
- * absolute tolerance, `latency_p95_ms=20%` a relative one; `latency_*` prefixes work too.
- */
-export function parseThresholds(list: readonly string[]): Thresholds {
-  const out: Thresholds = {};
-  for (const item of list) {
-    const eq = item.lastIndexOf('=');
-    const metric = item.slice(0, eq).trim();
-    const raw = item.slice(eq + 1).trim();
-    const rel = raw.endsWith('%');
-    const n = Number(rel ? raw.slice(0, -1) : raw);
-    if (eq <= 0 || !metric || raw === '' || !Number.isFinite(n) || n < 0) {
-      throw new KeelError(
-        'invalid_request',
-        `invalid threshold '${item}': expected metric=delta or metric=N%`,
-        {
-          param: 'threshold',
-        },
-      );
-    }
-    out[metric] = rel ? { rel: n / 100 } : n;
-  }
-  return out;
-}
 
 async function streamRun(
   reply: FastifyReply,

@@ -1,6 +1,14 @@
-import nlp from 'compromise';
 import { clamp01 } from './context.ts';
-import { firstNames, honorifics, isCommonWord, lastNames, places, thingWords } from './names-lexicon.ts';
+import {
+  compromise,
+  firstNames,
+  honorifics,
+  isCommonWord,
+  lastNames,
+  loadNameLexicon,
+  places,
+  thingWords,
+} from './names-lexicon.ts';
 import type { PiiMatch, RecognizerOptions } from './types.ts';
 
 /**
@@ -186,6 +194,7 @@ function spaceGap(text: string, from: number, to: number): boolean {
 }
 
 export function recognizePerson(text: string, opts: RecognizerOptions): PiiMatch[] {
+  loadNameLexicon();
   const toks = tokens(text);
   const out: PiiMatch[] = [];
   const cues = new Map<number, number>();
@@ -251,7 +260,7 @@ export const NLP_MAX_CHARS = 4000;
 
 function nlpPeople(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
-  const people = nlp(text).people().json({ offset: true }) as Array<{
+  const people = compromise()(text).people().json({ offset: true }) as Array<{
     offset?: { start: number; length: number };
   }>;
   for (const p of people) {
