@@ -172,6 +172,15 @@ describe('extractive answerer', () => {
     expect(extractAnswer('How do I ingest folders?', [cli], 200).text).toBe(
       'keel ingest: Ingests files and folders into a collection, created on first use [9].',
     );
+    // The same sentence in an overlapping chunk that starts below the heading is still quoted once.
+    const overlap = doc(
+      11,
+      'api',
+      'Revokes the key and returns it with "revoked": true; an unknown id is a 404.',
+    );
+    expect(extractAnswer('How do I revoke a key?', [route, overlap], 200).text).toBe(
+      'DELETE /v1/admin/keys/{id}: Revokes the key and returns it with "revoked": true; an unknown id is a 404 [8].',
+    );
     // A topic heading is not a name, and a sentence that already names its subject needs nothing.
     const topic: Source = {
       ...doc(10, 'guide', 'Revoking a key takes effect at once.'),

@@ -24,6 +24,8 @@ export interface Unit {
    * position of the unit before it, which it needs to make sense; -1 when that is not in the source.
    */
   after?: number;
+  /** The sentence as the source has it, when `text` adds the name of what it describes. */
+  own?: string;
   /** Stemmed content terms with their counts. */
   terms: Map<string, number>;
   /** Terms of the heading / lead-in the unit sits under. */
@@ -381,6 +383,7 @@ export function sourceUnits(text: string, source: number, headingPath?: string):
         meta: !b.marked && isMeta(p),
         length: terms.length,
         ...(after === undefined ? {} : { after }),
+        ...(subject ? { own: p } : {}),
       });
       previous = position - 1;
     }

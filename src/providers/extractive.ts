@@ -164,7 +164,7 @@ export function extractAnswer(
   for (let i = 0; i < sources.length; i++) {
     for (const u of sourceUnits(sources[i]!.text, i, sources[i]!.heading)) {
       // Overlapping chunks repeat sentences; quote each once, from the best-ranked source.
-      const key = u.text.toLowerCase();
+      const key = (u.own ?? u.text).toLowerCase();
       if (seen.has(key)) continue;
       seen.add(key);
       units.push(u);
