@@ -31,6 +31,7 @@ import type { KeelMetrics } from './telemetry/metrics.ts';
 import { createMonitoring } from './telemetry/monitoring.ts';
 import { StoreTraceSink } from './telemetry/trace-sink.ts';
 import { UsageLedger } from './telemetry/usage-ledger.ts';
+import { tokenizer } from './tokens.ts';
 
 export interface CreateKeelOptions {
   /** A per-process secret accepted as the bootstrap admin (the CLI's `server.json` token). */
@@ -292,9 +293,10 @@ export async function createKeel(config: KeelConfig, opts: CreateKeelOptions = {
       defaultTenantId: tenant.id,
       generatedAdminKey,
       async listen() {
-        // Built on first use so that CLI commands never pay for it; a server should not make its first
-        // request pay either (traces mask PII in every captured input).
+        // Built on first use so that CLI commands never pay for them; a server should not make its first
+        // request pay either (every request counts tokens; traces mask PII in every captured input).
         loadNameLexicon();
+        tokenizer();
         await app.listen({ host: config.server.host, port: config.server.port });
         const addr = app.server.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

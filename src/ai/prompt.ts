@@ -1,5 +1,5 @@
-import { countTokens, decode, encode } from 'gpt-tokenizer';
 import type { ChatMessage, ContentPart, Source } from '../providers/types.ts';
+import { countTokens, decode, encode } from '../tokens.ts';
 
 /** The fields of a retrieval hit a prompt needs. */
 export interface PromptHit {

@@ -1,5 +1,5 @@
-import { countTokens } from 'gpt-tokenizer';
 import type { ChatMessage, Usage } from '../providers/types.ts';
+import { countTokens } from '../tokens.ts';
 import { contentText } from './prompt.ts';
 
 // Chat formats add a few tokens per message (role markers); OpenAI documents about 3 plus 3 for the reply.

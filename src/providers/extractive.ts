@@ -1,5 +1,5 @@
-import { countTokens } from 'gpt-tokenizer';
 import { ProviderError } from '../errors.ts';
+import { countTokens } from '../tokens.ts';
 import { contentTerms, sourceUnits, type Unit } from './extractive-text.ts';
 import type {
   CallOptions,

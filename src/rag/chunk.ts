@@ -1,4 +1,4 @@
-import { countTokens, decode, encode } from 'gpt-tokenizer';
+import { countTokens, decode, encode } from '../tokens.ts';
 import type { Chunk, ParsedDocument } from './types.ts';
 
 /**

@@ -1,5 +1,4 @@
 import { MemorySharedState, type MemoryStateOptions } from './memory.ts';
-import { RedisSharedState } from './redis.ts';
 import type { SharedState } from './types.ts';
 
 export interface OpenSharedStateOptions extends MemoryStateOptions {
@@ -13,6 +12,8 @@ export interface OpenSharedStateOptions extends MemoryStateOptions {
 /** Opens the shared state: Redis when `redisUrl` is set (fails with `unavailable` if unreachable), else memory. */
 export async function openSharedState(opts: OpenSharedStateOptions = {}): Promise<SharedState> {
   if (opts.redisUrl) {
+    // Loaded only when configured: a process on in-memory state never loads the Redis client.
+    const { RedisSharedState } = await import('./redis.ts');
     return RedisSharedState.open({
       url: opts.redisUrl,
       ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),

@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
-import { openPglite } from './pglite.ts';
-import { openPostgres } from './postgres.ts';
 
 export interface StoreOptions {
   databaseUrl?: string | undefined;
@@ -14,9 +12,13 @@ export interface StoreOptions {
 
 /** Opens the configured driver (PostgreSQL when a URL is set, else PGlite) and brings the schema up to date. */
 export async function openStore(opts: StoreOptions): Promise<Db> {
+  // Each driver loads only when chosen: PGlite's engine and the pg client are large.
   const db = opts.databaseUrl
-    ? await openPostgres(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {})
-    : await openPglite(
+    ? await (await import('./postgres.ts')).openPostgres(
+        opts.databaseUrl,
+        opts.schema ? { schema: opts.schema } : {},
+      )
+    : await (await import('./pglite.ts')).openPglite(
         opts.dataDir && opts.dataDir !== 'memory://' ? resolve(opts.dataDir, 'pgdata') : undefined,
       );
   try {

@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { countTokens as countO200k } from 'gpt-tokenizer';
 import {
   type ChatCompletionFunctionCallOption,
   type ChatCompletionFunctionDefinition,
@@ -8,6 +7,7 @@ import {
   type ChatMessage as TokenizerMessage,
 } from 'gpt-tokenizer/functionCalling';
 import type { ChatMessage, ContentPart, ToolDefinition } from '../providers/types.ts';
+import { countTokens as countO200k } from '../tokens.ts';
 import type { TokenPrice } from './prices.ts';
 
 /**

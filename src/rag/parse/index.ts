@@ -2,10 +2,8 @@ import { extname } from 'node:path';
 import { KeelError } from '../../errors.ts';
 import type { DocumentFormat, ParsedDocument } from '../types.ts';
 import { parseCsv } from './csv.ts';
-import { parseDocx } from './docx.ts';
 import { parseHtml } from './html.ts';
 import { parseMarkdown } from './markdown.ts';
-import { parsePdf } from './pdf.ts';
 import { parseText } from './text.ts';
 import type { ParseOptions } from './util.ts';
 
@@ -20,7 +18,11 @@ const TEXT_PARSERS: Record<Exclude<DocumentFormat, 'pdf' | 'docx'>, TextParser> 
   html: parseHtml,
   csv: parseCsv,
 };
-const BINARY_PARSERS: Record<'pdf' | 'docx', BinaryParser> = { pdf: parsePdf, docx: parseDocx };
+// The PDF and Word libraries load on the first such file, so a process that never meets one skips them.
+const BINARY_PARSERS: Record<'pdf' | 'docx', BinaryParser> = {
+  pdf: async (bytes, opts) => (await import('./pdf.ts')).parsePdf(bytes, opts),
+  docx: async (bytes, opts) => (await import('./docx.ts')).parseDocx(bytes, opts),
+};
 
 const ALIASES: Record<string, DocumentFormat> = {
   md: 'md',
