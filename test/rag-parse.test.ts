@@ -291,6 +291,24 @@ describe('chunker', () => {
     for (const r of rows) expect(seen).toContain(r);
   });
 
+  it('carries whole sentences as overlap, so a chunk does not open mid-sentence', () => {
+    // Paragraphs longer than the overlap: the overlap is their last sentence, not their last 30 tokens.
+    const para = (p: number) =>
+      Array.from(
+        { length: 4 },
+        (_, i) => `Sentence ${p}.${i} says how the keeper tends lamp ${p} at dusk.`,
+      ).join(' ');
+    const text = Array.from({ length: 12 }, (_, p) => para(p)).join('\n\n');
+    const out = chunkDocument({ title: 't', sections: [{ headingPath: ['S'], text }] }, opts);
+    expect(out.length).toBeGreaterThan(3);
+    for (const c of out) expect(c.text).toMatch(/^Sentence \d+\.\d /);
+    // ...and each later chunk does repeat the end of the one before it.
+    for (let i = 1; i < out.length; i++) {
+      const first = /^Sentence \d+\.\d [^.]*\./.exec(out[i]!.text)![0];
+      expect(out[i - 1]!.text).toContain(first);
+    }
+  });
+
   it('never carries part of a table row into the next chunk', () => {
     // Rows longer than the overlap: the overlap would otherwise be a row's tail ("& budgets | ...").
     const rows = Array.from(

@@ -198,10 +198,26 @@ function join(us: Unit[]): string {
 
 /**
  * The overlap for the next chunk: whole trailing units within `overlap` tokens, or, when the last
- * unit alone is longer, its last `overlap` tokens from a word boundary (but no part of a table row:
- * half a row is neither a row nor a sentence, and the next chunk repeats the header anyway). Never
- * more than `room`.
+ * unit alone is longer, its last whole sentences that fit (so the next chunk does not open in the
+ * middle of one, "BM25 full-text ranking..., fused), numbers them"), else its last `overlap` tokens
+ * from a word boundary. No part of a table row: half a row is neither a row nor a sentence, and the
+ * next chunk repeats the header anyway. Never more than `room`.
  */
+// A line of code, a table or a list: text whose lines, not sentences, are its units.
+const STRUCTURED_LINE = /^\s*(?:`{3,}|~{3,}|\||[-*+]\s|\d+[.)]\s)/m;
+
+/** The longest run of whole sentences that ends prose `text` and fits in `limit` tokens, if any. */
+function trailingSentences(text: string, limit: number): string | undefined {
+  const parts = Array.from(sentences.segment(text), (x) => x.segment);
+  let out: string | undefined;
+  for (let i = parts.length - 1; i > 0; i--) {
+    const candidate = parts.slice(i).join('').trim();
+    if (countTokens(candidate) > limit) break;
+    out = candidate;
+  }
+  return out;
+}
+
 function carry(prev: Unit[], overlap: number, room: number): Unit[] {
   const limit = Math.min(overlap, room);
   if (limit <= 0) return [];
@@ -217,6 +233,11 @@ function carry(prev: Unit[], overlap: number, room: number): Unit[] {
   if (kept.length > 0) return kept;
   const last = prev.at(-1);
   if (!last || (TABLE_ROW.test(last.text) && !last.inCode)) return [];
+  if (!last.inCode && !STRUCTURED_LINE.test(last.text)) {
+    const whole = trailingSentences(last.text, limit);
+    if (whole)
+      return [{ text: whole, tokens: countTokens(whole), sep: last.sep, tableHeader: last.tableHeader }];
+  }
   const tail = decode(encode(last.text).slice(-limit));
   const fromWord = tail.replace(/^\S*\s+/, '').trim();
   if (!fromWord) return [];

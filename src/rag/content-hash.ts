@@ -4,8 +4,8 @@ import { formatOf } from './parse/index.ts';
 import type { DocumentInput, RagDeps } from './types.ts';
 
 // Bump when parsing or chunking changes in a way that should re-index unchanged files (2: Markdown
-// and HTML chunks keep code fences and table pipes; 3: and Markdown list markers; 4: no part of a
-// table row carried over as a chunk's overlap).
+// and HTML chunks keep code fences and table pipes; 3: and Markdown list markers; 4: a chunk's
+// overlap is whole sentences where they fit, and never part of a table row).
 const PIPELINE_VERSION = 4;
 
 /**

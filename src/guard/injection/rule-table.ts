@@ -341,7 +341,8 @@ export const RULES: readonly Rule[] = [
     ['syst', 'assi', 'deve', 'admi', 'root', 'sudo'],
     'fake_delimiter',
     0.6,
-    `(?<=^|\\n)[ \\t]*(?:#{2,}|\\[|<\\|?|\\{\\{|\\*\\*)?[ \\t]*(?:system|assistant|developer|admin|administrator|root|sudo)\\s*(?:\\]|\\|>|>|\\}\\}|\\*\\*)?\\s*(?:prompt|message|instructions?|override)?\\s*:`,
+    // "systemPrompt:" or "system_prompt:" is a configuration key, not a header: the qualifier needs a space.
+    `(?<=^|\\n)[ \\t]*(?:#{2,}|\\[|<\\|?|\\{\\{|\\*\\*)?[ \\t]*(?:system|assistant|developer|admin|administrator|root|sudo)\\s*(?:\\]|\\|>|>|\\}\\}|\\*\\*)?(?:\\s+(?:prompt|message|instructions?|override))?\\s*:`,
   ),
   r(
     'chat_tokens',
